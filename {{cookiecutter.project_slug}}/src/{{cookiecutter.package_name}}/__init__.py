@@ -1,0 +1,1 @@
+"""Pipelines of this project: features, training, validation, deployment, inference and monitoring."""
