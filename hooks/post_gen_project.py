@@ -1,0 +1,55 @@
+"""Remove what belongs to options not chosen, then print the next steps.
+
+Runs offline inside the new project directory and never installs, pushes or calls out.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+PACKAGE_DIR = f"src/{ANSWERS['package_name']}"
+
+# Paths (relative to the project root) to delete, keyed by a description of when they are unused.
+UNUSED_PATHS = {
+    "monitoring is off": (
+        ANSWERS["include_monitoring"] == "no",
+        [
+            f"{PACKAGE_DIR}/monitoring.py",
+            "tests/test_monitoring.py",
+            "resources/monitoring.yml",
+        ],
+    ),
+}
+
+
+def remove(relative_path: str) -> None:
+    path = Path(relative_path)
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def next_steps() -> str:
+    slug = ANSWERS["project_slug"]
+    return f"""
+Created {slug}/. Next steps:
+  cd {slug}
+  make pipeline      # run the whole ML lifecycle locally (local Spark and MLflow, no workspace)
+  make test          # run the project's tests
+  git init -b {ANSWERS["default_branch"]} && git add -A && git commit -m "Initial project"
+Then read docs/ci-cd-setup.md to connect CI/CD and your Databricks workspaces.
+"""
+
+
+def main() -> None:
+    for unused, paths in UNUSED_PATHS.values():
+        if unused:
+            for path in paths:
+                remove(path)
+    print(next_steps())
+
+
+if __name__ == "__main__":
+    main()
