@@ -1,0 +1,76 @@
+"""The answer combinations the template supports, chosen to cover every choice and every pair
+of choices that interact, plus text answers that stress quoting and escaping."""
+
+from itertools import product
+
+CHOICES = {
+    "cloud": ["azure", "aws", "gcp"],
+    "cicd_platform": ["github_actions", "github_enterprise", "azure_devops", "gitlab"],
+    "compute": ["serverless", "classic"],
+    "include_monitoring": ["yes", "no"],
+}
+
+# Pairs of answers whose values change the same generated files.
+INTERACTING = [("cloud", "compute"), ("cicd_platform", "cloud"), ("include_monitoring", "compute")]
+
+# Valid but unusual text answers: quotes, colons, hashes and backslashes must survive into
+# YAML, TOML and Python unharmed, and non-default names must be honoured everywhere.
+UNUSUAL_TEXT = {
+    "project_name": "Taxi Fares: O'Brien's \"Model\" #2",
+    "project_slug": "taxi-fares",
+    "package_name": "taxi_fares",
+    "description": 'Predicts fares: "fast" & cheap # not a comment \\ really',
+    "author_name": "Zoë O'Brien <zoe@example.com>",
+    "databricks_dev_workspace_host": "https://dev.example.com",
+    "default_branch": "trunk",
+    "release_branch": "release/v1",
+    "read_user_group": "data scientists",
+    "model_read_group": "ml-consumers",
+    "dev_catalog": "ml_dev",
+    "test_catalog": "ml_test",
+    "staging_catalog": "ml_staging",
+    "prod_catalog": "ml_prod",
+    "schema_name": "taxi",
+}
+
+
+def required_pairs() -> set[tuple[tuple[str, str], tuple[str, str]]]:
+    return {
+        ((first, a), (second, b))
+        for first, second in INTERACTING
+        for a, b in product(CHOICES[first], CHOICES[second])
+    }
+
+
+def pairs_of(combination: dict) -> set:
+    return {
+        ((first, combination[first]), (second, combination[second]))
+        for first, second in INTERACTING
+    }
+
+
+def supported_combinations() -> list[dict]:
+    """A small, deterministic set of choice combinations covering every required pair."""
+    candidates = [dict(zip(CHOICES, values, strict=True)) for values in product(*CHOICES.values())]
+    uncovered, chosen = required_pairs(), []
+    while uncovered:
+        best = max(candidates, key=lambda candidate: len(pairs_of(candidate) & uncovered))
+        chosen.append(dict(best))
+        uncovered -= pairs_of(best)
+    # Each CI/CD platform is baked with the default text answers and with the unusual ones.
+    seen = []
+    for combination in chosen:
+        if combination["cicd_platform"] in seen:
+            combination.update(UNUSUAL_TEXT)
+        seen.append(combination["cicd_platform"])
+    return chosen
+
+
+def combination_id(combination: dict) -> str:
+    monitoring = "monitoring" if combination["include_monitoring"] == "yes" else "no-monitoring"
+    text = "unusual-text" if "project_slug" in combination else "default-text"
+    parts = [combination["cloud"], combination["cicd_platform"], combination["compute"], monitoring]
+    return "-".join([*parts, text])
+
+
+COMBINATIONS = supported_combinations()

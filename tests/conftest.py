@@ -1,0 +1,54 @@
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from combinations import COMBINATIONS, combination_id  # noqa: E402
+
+
+def bake(output_dir: Path, answers: dict | None = None) -> Path:
+    """Generate a project from the template into output_dir and return its directory."""
+    return Path(
+        cookiecutter(
+            str(TEMPLATE_DIR),
+            no_input=True,
+            extra_context=answers or {},
+            output_dir=str(output_dir),
+        )
+    )
+
+
+def pytest_configure(config):
+    config.option.template = str(TEMPLATE_DIR)  # pytest-cookies bakes this template
+
+
+@pytest.fixture(scope="session")
+def baked_projects(cookies_session):
+    """Bake each supported combination once per test session, on first use (pytest-cookies)."""
+    cache = {}
+
+    def get(combination: dict):
+        key = combination_id(combination)
+        if key not in cache:
+            cache[key] = cookies_session.bake(extra_context=combination)
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture
+def project(baked_projects, combination) -> Path:
+    """The directory of the project baked from this test's combination."""
+    result = baked_projects(combination)
+    assert result.exit_code == 0, result.exception
+    return Path(result.project_path)
+
+
+def pytest_generate_tests(metafunc):
+    if "combination" in metafunc.fixturenames:
+        metafunc.parametrize("combination", COMBINATIONS, ids=combination_id)
