@@ -36,7 +36,7 @@ DEPENDENCY_NAMES = {"mlflow", "pyspark", "sklearn", "pandas", "numpy", "databric
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
 UC_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
-HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", re.IGNORECASE)
 BRANCH_CHARACTERS = re.compile(r"[A-Za-z0-9._/-]+")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 JINJA = re.compile(r"\{[{%#]")
@@ -118,8 +118,8 @@ def workspace_host(value: str) -> str:
         port = parts.port
     except ValueError:
         raise InvalidAnswer("is not a valid URL", example) from None
-    host = parts.hostname or ""
-    if parts.username is not None or port is not None or parts.netloc != host:
+    host = parts.netloc
+    if parts.username is not None or port is not None or ":" in host:
         raise InvalidAnswer("must hold only a host name: no user, password or port", example)
     if value != f"https://{host}":
         raise InvalidAnswer(f"must end after the host name: use https://{host}", example)
@@ -249,7 +249,7 @@ def host_warnings(valid: dict) -> list[str]:
         f"{name}: {valid[name]!r} is not in the usual {valid['cloud']} domain "
         f"({', '.join(domains)}); fine for a private link, otherwise check the cloud answer"
         for name in HOST_ANSWERS
-        if domains and valid.get(name) and not valid[name].endswith(domains)
+        if domains and valid.get(name) and not valid[name].lower().endswith(domains)
     ]
 
 
