@@ -106,3 +106,16 @@ def test_fraud_detection_example(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "fraud-detection" / "src" / "fraud_detection").is_dir()
+
+
+def test_monitoring_off_leaves_no_trace(project, combination):
+    if combination["include_monitoring"] == "yes":
+        pytest.skip("monitoring is on in this combination")
+    traces = [
+        f"{path.relative_to(project)}:{number}"
+        for path in project_files(project)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if "monitor" in line.lower()
+    ]
+    traces += [str(path) for path in project.rglob("*monitor*")]
+    assert traces == []
