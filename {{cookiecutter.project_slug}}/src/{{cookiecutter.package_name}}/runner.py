@@ -791,18 +791,18 @@ class JobRunner:
         return {**defaults, **given}
 
     def _why_not_run(self, task: Task, results: Mapping[str, TaskResult]) -> str:
-        notes = []
+        branches, failures = [], []
         for dependency in task.depends_on:
             upstream = results[str(dependency.task_key)]
-            if dependency.outcome is not None and upstream.outcome not in (
-                None,
-                dependency.outcome,
-            ):
-                notes.append(f"{upstream.key} was {upstream.outcome}")
+            wanted = dependency.outcome
+            if wanted is not None and upstream.outcome not in (None, wanted):
+                branches.append(f"{upstream.key} was {upstream.outcome}")
             elif upstream.status is not Status.SUCCESS:
-                notes.append(f"{upstream.key} {upstream.status.value}")
+                failures.append(f"{upstream.key} {upstream.status.value}")
+        if branches and not failures:
+            return ", ".join(branches)
         rule = RunIf(task.run_if or RunIf.ALL_SUCCESS).value
-        return f"run_if {rule}: " + (", ".join(notes) or "dependencies succeeded")
+        return f"run_if {rule}: " + ", ".join(branches + failures)
 
     def _run_task(
         self, job_key: str, task: Task, job_parameters: Mapping[str, str], depth: int
@@ -915,7 +915,8 @@ class JobRunner:
             if result.status in (Status.SUCCESS, Status.FAILED)
             else "       -"
         )
-        line = f"{'  ' * (depth + 1)}{result.key:<24} {status:<17} {timing}"
+        indent = "  " * (depth + 1)
+        line = f"{indent}{result.key.ljust(26 - len(indent))} {status:<17} {timing}"
         if result.detail:
             line += f"  {result.detail}"
         self._print(line)
