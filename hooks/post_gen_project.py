@@ -20,6 +20,19 @@ UNUSED_PATHS = {
             "resources/monitoring.yml",
         ],
     ),
+    "CI/CD is not on GitHub": (
+        ANSWERS["cicd_platform"] not in ("github_actions", "github_enterprise"),
+        [".github"],
+    ),
+    "CI/CD is on github.com (the CLI comes from databricks/setup-cli)": (
+        ANSWERS["cicd_platform"] == "github_actions",
+        [".github/scripts"],
+    ),
+    "CI/CD is not on Azure DevOps": (ANSWERS["cicd_platform"] != "azure_devops", [".azure"]),
+    "CI/CD is not on GitLab": (
+        ANSWERS["cicd_platform"] != "gitlab",
+        [".gitlab-ci.yml", ".gitlab"],
+    ),
 }
 
 
