@@ -32,9 +32,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-from databricks.bundles.core import Variable
-from databricks.bundles.jobs import ConditionTaskOp, Job, RunIf, Task
+try:
+    import yaml
+    from databricks.bundles.core import Variable
+    from databricks.bundles.jobs import ConditionTaskOp, Job, RunIf, Task
+except ModuleNotFoundError as missing:  # the runner's libraries come with the `local` extra
+    package = "pyyaml" if missing.name == "yaml" else "databricks-bundles"
+    raise SystemExit(
+        f"error: the local job runner needs {package}: install the project with its local extra "
+        "(`make install`, or `pip install -e '.[local]'`)"
+    ) from None
 
 LOCAL_TARGET = "local"
 BUNDLE_FILE = "databricks.yml"
