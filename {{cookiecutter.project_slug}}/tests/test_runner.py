@@ -501,7 +501,7 @@ def test_unknown_target_lists_the_targets(bundle_dir):
         load_bundle(bundle_dir, "qa")
 
 
-def test_command_line_prints_a_line_per_task_and_a_summary(bundle_dir, capsys):
+def test_command_line_prints_a_line_per_task_and_per_job(bundle_dir, capsys):
     jobs = {"training_job": training_job(set="model_version:3"), "retraining_job": retraining_job()}
     write_bundle(bundle_dir, jobs)
     exit_code = main(["--project-dir", str(bundle_dir), "training_job", "retraining_job"])
@@ -510,7 +510,7 @@ def test_command_line_prints_a_line_per_task_and_a_summary(bundle_dir, capsys):
     assert "train                    SUCCESS" in output
     assert "retraining_needed        SUCCESS (false)" in output
     assert "retrain                  EXCLUDED" in output
-    assert "Summary (target local):" in output
+    assert "Jobs run (target local):" in output
 
 
 def test_command_line_reports_errors_in_one_line(bundle_dir, capsys):

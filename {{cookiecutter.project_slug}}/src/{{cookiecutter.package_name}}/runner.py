@@ -997,17 +997,17 @@ def main(argv: list[str] | None = None) -> int:
     except RunnerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     if len(args.jobs) > 1:
-        print(f"\nSummary (target {bundle.target}):")
+        print(f"\nJobs run (target {bundle.target}):")
         for run in runs:
             print(f"  {run.job_key:<28} {run.status.value:<22} {run.seconds:7.1f} s")
         for skipped in args.jobs[len(runs) :]:
             print(f"  {skipped:<28} {'NOT RUN':<22}")
-    return (
-        0
-        if all(run.status is JobStatus.SUCCESS for run in runs) and len(runs) == len(args.jobs)
-        else 1
-    )
+    succeeded = [run for run in runs if run.status is JobStatus.SUCCESS]
+    return 0 if len(succeeded) == len(args.jobs) else 1
 
 
 if __name__ == "__main__":
