@@ -455,25 +455,31 @@ def test_every_job_has_a_timeout(project, combination):
 
 
 def test_runs_never_overlap_on_shared_targets(project, combination):
-    """Request checks make way for newer pushes; deployments and the shared test target queue."""
+    """Newer pushes supersede the local checks; deployments (of the shared test target too) queue
+    and are never cancelled, because a deployment cut off midway leaves its lock behind."""
     platform = answers(combination)["cicd_platform"]
     if platform.startswith("github"):
         for name, workflow in github_workflows(project).items():
-            group = workflow["concurrency"]
-            assert group["cancel-in-progress"] == (name == "request-checks.yml")
             for job in workflow["jobs"].values():
                 lines = [line for step in job["steps"] for line in commands_in(step.get("run", ""))]
-                if "databricks bundle deploy -t test" in lines:
-                    assert job["concurrency"]["cancel-in-progress"] is False
+                deploys = any(line.startswith("databricks bundle deploy") for line in lines)
+                concurrency = job.get("concurrency", workflow.get("concurrency"))
+                assert concurrency["cancel-in-progress"] is not deploys, f"{name}: {job['name']}"
     elif platform == "azure_devops":
         for name, pipeline in azure_pipelines(project).items():
             if name == "request-checks.yml":
-                assert pipeline["pr"]["autoCancel"] == "true"
+                assert pipeline["pr"]["autoCancel"] == "false"
             else:
                 assert pipeline["trigger"]["batch"] == "true"
                 assert pipeline["lockBehavior"] == "sequential"
-            deployments = [job for job in pipeline["jobs"] if "deployment" in job]
-            assert all(job["environment"] for job in deployments)
+            for job in pipeline["jobs"]:
+                deploys = any(
+                    line.startswith("databricks bundle deploy")
+                    for step in azure_steps(job)
+                    for line in commands_in(step.get("script", ""))
+                )
+                # Deployments hold their environment's exclusive lock.
+                assert ("environment" in job) is deploys
     else:
         config, jobs = gitlab_jobs(project)
         assert config["workflow"]["auto_cancel"]["on_new_commit"] == "interruptible"
@@ -522,6 +528,68 @@ def test_databricks_cli_release_is_pinned(project, combination):
     else:
         (script,) = [path for path in ci_files(project) if path.endswith(".sh")]
         assert (project / script).read_text() == (PROJECT_TEMPLATE / script).read_text()
+
+
+def variables_read(project: Path, platform: str) -> set[str]:
+    """The CI/CD variables the files expect someone to set (not the ones they define)."""
+    files = [project / path for path in ci_files(project) if path.endswith(".yml")]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in files)
+    if platform.startswith("github"):
+        return set(re.findall(r"\bvars\.(\w+)", text))
+    if platform == "azure_devops":
+        return set(re.findall(r"\$\((\w+)\)", text))
+    config, jobs = gitlab_jobs(project)
+    defined = set(config["variables"]) | {
+        name for job in jobs.values() for name in job.get("variables", {})
+    }
+    referenced = set(re.findall(r"\$(\w+)", text)) | set(re.findall(r"\$\{(\w+)", text))
+    return {name for name in referenced - defined if not name.startswith("CI_")}
+
+
+def test_setup_guide_names_every_variable_to_set(project, combination):
+    platform = answers(combination)["cicd_platform"]
+    guide = (project / "docs/ci-cd-setup.md").read_text(encoding="utf-8")
+    expected = set(CLIENT_ID_VARIABLE.values()) | (
+        {"DATABRICKS_ACCOUNT_ID"} if platform == "gitlab" else set()
+    )
+    if platform == "github_enterprise":
+        expected.add("CI_RUNNER_LABEL")
+    assert variables_read(project, platform) == expected
+    assert all(f"{name}`" in guide or f"{name} " in guide for name in expected)
+
+
+def test_setup_guide_trusts_exactly_the_answered_branches(project, combination):
+    answer = answers(combination)
+    platform, slug = answer["cicd_platform"], answer["project_slug"]
+    guide = (project / "docs/ci-cd-setup.md").read_text(encoding="utf-8")
+    default, release = answer["default_branch"], answer["release_branch"]
+    trusted = {
+        "github_actions": [":pull_request", ":environment:staging", ":environment:prod"],
+        "github_enterprise": ["/_services/token", ":environment:staging", ":environment:prod"],
+        "azure_devops": [
+            f'"{slug}-request-checks"',
+            f'"{slug}-deploy-staging"',
+            f'"{slug}-deploy-prod"',
+            f"`refs/heads/{default}`",
+            f"`refs/heads/{release}`",
+        ],
+        "gitlab": [
+            f'ref_type:branch:ref:{default}"',
+            f'ref_type:branch:ref:{release}"',
+            'project_path "$PROJECT"',
+        ],
+    }[platform]
+    for value in trusted:
+        assert value in guide, value
+    # The platform's own names for its stages are the ones the guide protects.
+    if platform == "azure_devops":
+        for pipeline in azure_pipelines(project).values():
+            for job in pipeline["jobs"]:
+                if "environment" in job:
+                    assert f"`{job['environment']}`" in guide
+    if platform.startswith("github"):
+        assert f"*Selected branches* → `{default}`" in guide
+        assert f"*Selected branches* → `{release}`" in guide
 
 
 # --- Tests: GitHub Actions and GitHub Enterprise -------------------------------------------------
