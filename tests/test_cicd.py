@@ -90,9 +90,13 @@ CI_ROOTS = (".github", ".azure", ".gitlab", ".gitlab-ci.yml")
 INSTALL_SCRIPTS = sorted(
     {path for files in CI_FILES.values() for path in files if path.endswith(".sh")}
 )
+GITHUB_SCHEMAS = {
+    "vendor.github-workflows": ".github/workflows/*.yml",
+    "vendor.dependabot": ".github/dependabot.yml",
+}
 SCHEMAS = {
-    "github_actions": {"vendor.github-workflows": ".github/workflows/*.yml"},
-    "github_enterprise": {"vendor.github-workflows": ".github/workflows/*.yml"},
+    "github_actions": GITHUB_SCHEMAS,
+    "github_enterprise": GITHUB_SCHEMAS,
     "azure_devops": {"vendor.azure-pipelines": ".azure/devops-pipelines/*.yml"},
     "gitlab": {"vendor.gitlab-ci": ".gitlab-ci.yml"},
 }
