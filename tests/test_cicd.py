@@ -5,6 +5,7 @@ Each platform's files are read into one model (`Command`: the stage it belongs t
 command line and the environment it runs with), so the cross-platform rules are written once.
 """
 
+import hashlib
 import json
 import re
 import subprocess
@@ -712,32 +713,51 @@ def test_every_platform_pins_the_same_cli_release():
 
 
 @pytest.fixture
-def fake_download(tmp_path) -> Path:
-    """A `curl` on PATH that 'downloads' a well-formed archive that is not the pinned release."""
+def fake_release(tmp_path) -> tuple[Path, str]:
+    """A `curl` on PATH that 'downloads' a small archive holding a `databricks` program, and the
+    SHA-256 of that archive (which is not the pinned release's)."""
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
-    archive = tmp_path / "tampered.zip"
+    archive = tmp_path / "release.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("databricks", "#!/bin/sh\necho 'Databricks CLI v0.0.0'\n")
+        bundle.writestr("LICENSE", "not installed")
     curl = fake_bin / "curl"
     curl.write_text(
         f'#!/bin/sh\nwhile [ "$1" != "--output" ]; do shift; done\ncp "{archive}" "$2"\n'
     )
     curl.chmod(0o755)
-    return fake_bin
+    return fake_bin, hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
-def test_install_script_refuses_an_archive_with_another_checksum(tmp_path, fake_download):
-    target = tmp_path / "installed"
-    result = subprocess.run(
-        ["bash", PROJECT_TEMPLATE / INSTALL_SCRIPTS[0], target],
+def run_install_script(script: Path, target: Path, fake_bin: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", script, target],
         capture_output=True,
         text=True,
-        env={"PATH": f"{fake_download}:/usr/bin:/bin"},
+        env={"PATH": f"{fake_bin}:{Path(sys.executable).parent}:/usr/bin:/bin"},
     )
+
+
+def test_install_script_refuses_an_archive_with_another_checksum(tmp_path, fake_release):
+    fake_bin, _ = fake_release
+    target = tmp_path / "installed"
+    result = run_install_script(PROJECT_TEMPLATE / INSTALL_SCRIPTS[0], target, fake_bin)
     assert result.returncode != 0
     assert "FAILED" in result.stdout + result.stderr
     assert not (target / "databricks").exists()
+
+
+def test_install_script_installs_an_archive_with_the_pinned_checksum(tmp_path, fake_release):
+    fake_bin, checksum = fake_release
+    script = tmp_path / "install-databricks-cli.sh"
+    pinned = (PROJECT_TEMPLATE / INSTALL_SCRIPTS[0]).read_text()
+    script.write_text(re.sub(r'(SHA256_LINUX_\w+)=".*"', rf'\1="{checksum}"', pinned))
+    target = tmp_path / "installed"
+    result = run_install_script(script, target, fake_bin)
+    assert result.returncode == 0, result.stderr
+    assert "Databricks CLI v0.0.0" in result.stdout
+    assert sorted(path.name for path in target.iterdir()) == ["databricks"]
 
 
 def test_install_script_needs_a_target_directory():
