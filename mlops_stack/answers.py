@@ -162,10 +162,11 @@ def settle(
     rules = load_rules(template_dir)
     answers = complete(template_dir, defaults, given, no_input)
     answers, notes = normalise_hosts(answers, getattr(rules, "HOST_ANSWERS", []))
-    if rules is None:
-        problems, warnings = unsafe_text(answers), []
-    else:
-        problems, warnings = rules.review(answers)
+    problems, warnings = rules.review(answers) if rules else ([], [])
+    # Typed answers are not checked above, and rendering runs template syntax: refuse it even if
+    # the template's rules allow it.
+    named = {line.split(":")[0] for line in problems}
+    problems += [line for line in unsafe_text(answers) if line.split(":")[0] not in named]
     shown = [f"note: {note}" for note in notes]
     shown += [f"warning: {line}" for line in warnings] if show_warnings else []
     for line in shown:

@@ -86,9 +86,8 @@ def continue_update(project_dir: Path) -> int:
             "conflict markers (<<<<<<< or >>>>>>>) remain in:\n"
             + "\n".join(f"  {path}" for path in marked)
         )
-    if git.git("rev-parse", "HEAD", cwd=project_dir) == pending["head"] and not git.status(
-        project_dir
-    ):
+    unmoved = git.git("rev-parse", "HEAD", cwd=project_dir) == pending["head"]
+    if unmoved and pending["applied"] and not git.status(project_dir):
         raise UserError(
             "the update's changes are no longer in the working tree: run "
             "`mlops-stack update --abort` to forget it, then update again"
@@ -267,6 +266,7 @@ def save_pending(project_dir: Path, target: str, answers: dict, merge: Merge) ->
         "answers": answers,
         "head": git.git("rev-parse", "HEAD", cwd=project_dir),
         "marked": merge.marked,
+        "applied": [change.path for change in merge.changes if change.kind != "conflict"],
         "touched": [change.path for change in merge.changes],
     }
     pending_path(project_dir).write_text(json.dumps(pending, indent=2), encoding="utf-8")

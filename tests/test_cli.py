@@ -191,6 +191,17 @@ def test_typed_answers_are_checked_before_rendering(mlops_stack, tmp_path, typed
     assert not (tmp_path / "out").exists()
 
 
+def test_typed_template_syntax_is_refused_even_if_the_templates_rules_allow_it(
+    mlops_stack, tmp_path, typed
+):
+    make_template(tmp_path / "template")  # its rules only limit the name's length
+    typed["project_name"] = "{{ 7 * 7 }}"
+    result = mlops_stack("new", "template", "-o", "out", cwd=tmp_path)
+    assert result.code == 1
+    assert "project_name: '{{ 7 * 7 }}' must not contain template syntax" in result.err
+    assert not (tmp_path / "out").exists()
+
+
 def test_typed_answers_make_the_project(mlops_stack, tmp_path, typed):
     typed.update(project_name="Fraud Detection", cloud="gcp")
     result = mlops_stack("new", REAL, "-o", "out", cwd=tmp_path)

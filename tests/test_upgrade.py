@@ -334,10 +334,32 @@ def test_continue_records_the_update_once_the_conflicts_are_resolved(
     assert (again.code, "Already up to date" in again.out) == (0, True)
 
 
+def test_continue_refuses_an_update_whose_changes_were_discarded(conflicting_update, mlops_stack):
+    setup, _ = conflicting_update
+    git("reset", "--hard", "--quiet", cwd=setup.project)
+    git("clean", "-d", "--force", "--quiet", cwd=setup.project)
+    result = mlops_stack("update", "--continue", cwd=setup.project)
+    assert result.code == 1
+    assert "no longer in the working tree" in result.err
+    assert record(setup.project)["commit"] == setup.first_commit
+
+
 def test_abort_puts_the_project_back_as_it_was(conflicting_update, mlops_stack):
     setup, _ = conflicting_update
     assert mlops_stack("update", "--abort", cwd=setup.project).code == 0
     assert git("status", "--porcelain", cwd=setup.project) == ""
+    assert mlops_stack("update", "--continue", cwd=setup.project).code == 1
+
+
+def test_abort_after_a_commit_restores_nothing_and_keeps_the_old_record(
+    conflicting_update, mlops_stack
+):
+    setup, _ = conflicting_update
+    commit_all(setup.project, "Commit the conflicts by mistake")
+    result = mlops_stack("update", "--abort", cwd=setup.project)
+    assert result.code == 0
+    assert "no file was restored" in result.out
+    assert record(setup.project)["commit"] == setup.first_commit
     assert mlops_stack("update", "--continue", cwd=setup.project).code == 1
 
 
