@@ -1,1 +1,1 @@
-"""Pipelines of this project: features, training, validation, deployment, inference and monitoring."""
+"""The steps of this project's machine-learning lifecycle, one module per step."""

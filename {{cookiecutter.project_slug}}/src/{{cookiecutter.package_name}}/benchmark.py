@@ -1,0 +1,68 @@
+"""Time each step and the whole local pipeline, in a fresh local store.
+
+    python -m {{ cookiecutter.package_name }}.benchmark [--trips N] [--runs 2]
+
+Each run is `python -m {{ cookiecutter.package_name }}.pipeline` in a new process, so its wall time
+includes starting Python, the imports and Spark. The first run starts from an empty store (sample
+generation and MLflow set-up included); later runs validate against the champion of earlier runs.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+from . import settings
+from .runtime import LOCAL_DIR_VARIABLE
+
+
+def run_pipeline(local_dir: Path, timings: Path) -> tuple[float, dict[str, float]]:
+    env = os.environ | {LOCAL_DIR_VARIABLE: str(local_dir)}
+    command = [sys.executable, "-m", f"{__package__}.pipeline", "--timings", str(timings)]
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started, json.loads(timings.read_text())
+
+
+def report(trips: int, runs: list[tuple[float, dict[str, float]]]) -> str:
+    steps = list(runs[0][1])
+    header = f"{'':<18}" + "".join(f"{f'run {i + 1}':>10}" for i in range(len(runs)))
+    lines = [
+        f"Local pipeline benchmark: {trips:,} trips, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, pyspark {version('pyspark')}, "
+        f"mlflow {version('mlflow')}",
+        header,
+    ]
+    for step in steps:
+        cells = "".join(f"{timings.get(step, float('nan')):>9.1f}s" for _, timings in runs)
+        lines.append(f"{step:<18}{cells}")
+    lines.append(f"{'whole run (wall)':<18}" + "".join(f"{wall:>9.1f}s" for wall, _ in runs))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Time the local pipeline in a fresh local store.")
+    parser.add_argument("--trips", type=int, default=settings.SAMPLE_TRIPS)
+    parser.add_argument("--runs", type=int, default=2)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="benchmark-") as scratch:
+        local_dir = Path(scratch)
+        if args.trips != settings.SAMPLE_TRIPS:  # otherwise the first run generates it
+            env = os.environ | {LOCAL_DIR_VARIABLE: str(local_dir)}
+            sample = [sys.executable, "-m", f"{__package__}.sample_data", f"--trips={args.trips}"]
+            subprocess.run(sample, env=env, check=True, stdout=subprocess.DEVNULL)
+        runs = []
+        for run in range(args.runs):
+            print(f"run {run + 1} of {args.runs}...", flush=True)
+            runs.append(run_pipeline(local_dir, local_dir / f"timings-{run}.json"))
+    print(report(args.trips, runs))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Mistakes a user can fix, and how an entry point reports them."""
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class UserError(Exception):
+    """A problem with the input, the environment or the order of steps; the message says the fix."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, to quote it inside a sentence."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+@contextmanager
+def exit_on_user_error() -> Iterator[None]:
+    """Print a user error as one line and exit with status 1; let real bugs show their traceback."""
+    try:
+        yield
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None

@@ -1,0 +1,111 @@
+"""Batch inference: score the input trips with `@champion` and append the predictions.
+
+Each run appends one batch (model version, scoring time, batch id) to the predictions table, so
+the history of what each model predicted builds up; earlier predictions are never overwritten.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import mlflow
+from mlflow import MlflowClient
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from . import cli
+from .dataset import (
+    BOOKING_COLUMNS,
+    FEATURE_COLUMNS,
+    TRIP_ID,
+    model_inputs,
+    read_trips,
+    with_trip_id,
+)
+from .errors import exit_on_user_error
+from .registry import CHAMPION, TRAINING_FIX, full_model_name, require_alias
+from .runtime import Runtime, get_runtime, use_mlflow
+from .tables import table_name
+
+PREDICTION = "prediction"
+
+
+@dataclass(frozen=True)
+class InferenceResult:
+    predictions_table: str
+    model_name: str
+    version: str
+    batch_id: str
+    rows: int
+
+
+def new_batch() -> tuple[str, datetime]:
+    """A batch id that sorts by time, and the scoring time it names."""
+    scored_at = datetime.now(timezone.utc).replace(microsecond=0)
+    return f"{scored_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", scored_at
+
+
+def with_batch(
+    predictions: DataFrame, version: str, batch_id: str, scored_at: datetime
+) -> DataFrame:
+    """Stamp predictions with what produced them and when."""
+    return (
+        predictions.withColumn("model_version", F.lit(int(version)))
+        .withColumn("scored_at", F.lit(scored_at))
+        .withColumn("batch_id", F.lit(batch_id))
+    )
+
+
+def score(runtime: Runtime, inputs: DataFrame, model_uri: str) -> DataFrame:
+    """Add the model's prediction to each row, computed by Spark with an MLflow UDF."""
+    predict = mlflow.pyfunc.spark_udf(
+        runtime.spark, model_uri, result_type="double", env_manager="local"
+    )
+    return inputs.withColumn(PREDICTION, predict(*(F.col(c) for c in FEATURE_COLUMNS)))
+
+
+def batch_inference(
+    runtime: Runtime,
+    input_table: str,
+    catalog: str,
+    schema: str,
+    model_name: str,
+    predictions_table: str,
+) -> InferenceResult:
+    use_mlflow()
+    name = full_model_name(catalog, schema, model_name)
+    fix = f"{TRAINING_FIX} A version becomes @{CHAMPION} once it passes validation."
+    version = require_alias(MlflowClient(), name, CHAMPION, fix=fix)
+    trips = with_trip_id(read_trips(runtime, input_table, columns=BOOKING_COLUMNS))
+    inputs = model_inputs(runtime, trips, catalog, schema)
+    # The version, not the alias: a promotion during the run cannot mix two models in one batch.
+    scored = score(runtime, inputs, f"models:/{name}/{version}")
+    batch_id, scored_at = new_batch()
+    features = [column for column in FEATURE_COLUMNS if column not in BOOKING_COLUMNS]
+    columns = [TRIP_ID, *BOOKING_COLUMNS, *features, PREDICTION]
+    batch = with_batch(scored.select(*columns), version, batch_id, scored_at)
+    target = table_name(catalog, schema, predictions_table)
+    runtime.tables.append(target, batch)
+    rows = runtime.tables.read(target, fix="").where(F.col("batch_id") == batch_id).count()
+    return InferenceResult(target, name, version, batch_id, rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser("Score the input trips with the champion model; append the predictions.")
+    cli.add_input_table(parser)
+    cli.add_model_name(parser)
+    cli.add_predictions_table(parser)
+    args = parser.parse_args(argv)
+    with exit_on_user_error():
+        result = batch_inference(
+            get_runtime(),
+            args.input_table,
+            args.catalog,
+            args.schema,
+            args.model_name,
+            args.predictions_table,
+        )
+        print(
+            f"Scored {result.rows:,} trips with {result.model_name} version {result.version}; "
+            f"appended batch {result.batch_id} to {result.predictions_table}."
+        )

@@ -1,0 +1,75 @@
+"""The model registry: full model names, aliases and versions, with clear messages when absent.
+
+Only aliases (`champion`, `challenger`) and tags are used; registry stages are deprecated and
+Unity Catalog rejects them.
+"""
+
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from .errors import UserError
+from .runtime import get_task_value
+from .tables import check_table_name
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+VALIDATION_STATUS_TAG = "model_validation_status"
+TRAIN_TASK_KEY = "train"
+_ABSENT = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"}
+TRAINING_FIX = "Run the training job (train-model, validate-model, deploy-model) first."
+
+
+def full_model_name(catalog: str, schema: str, model_name: str) -> str:
+    try:
+        return check_table_name(f"{catalog}.{schema}.{model_name}")
+    except UserError:
+        raise UserError(
+            f"'{catalog}.{schema}.{model_name}' is not a model name: catalog, schema and "
+            "--model-name must be made of letters, digits and underscores."
+        ) from None
+
+
+def aliases(client: MlflowClient, name: str) -> dict[str, str]:
+    """Alias -> version of a registered model; a UserError if the model is not registered."""
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as error:
+        if error.error_code in _ABSENT:
+            raise UserError(f"Model '{name}' is not registered yet. {TRAINING_FIX}") from None
+        raise
+    return {alias: str(version) for alias, version in (model.aliases or {}).items()}
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version `alias` points to, or None if the model has no such alias."""
+    return aliases(client, name).get(alias)
+
+
+def require_alias(client: MlflowClient, name: str, alias: str, fix: str) -> str:
+    version = alias_version(client, name, alias)
+    if version is None:
+        raise UserError(f"Model '{name}' has no alias '@{alias}'. {fix}")
+    return version
+
+
+def get_version(client: MlflowClient, name: str, version: str) -> ModelVersion:
+    try:
+        return client.get_model_version(name, version)
+    except MlflowException as error:
+        if error.error_code in _ABSENT:
+            raise UserError(
+                f"Model '{name}' has no version '{version}'. Check --model-version, or leave it "
+                "empty to use the version the train task handed over."
+            ) from None
+        raise
+
+
+def handed_over_version(given: str) -> str:
+    """`given`, or else the version the train task handed over."""
+    version = given.strip() or get_task_value(TRAIN_TASK_KEY, "model_version")
+    if not version:
+        raise UserError(
+            f"No --model-version given and no version handed over by the train task. {TRAINING_FIX}"
+        )
+    return str(version)

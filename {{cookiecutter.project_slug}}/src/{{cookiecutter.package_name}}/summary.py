@@ -1,0 +1,81 @@
+"""The closing summary of a pipeline run, read back from the tables, the registry and task values.
+
+It only reads state, so it can follow any way of running the steps (the pipeline module or the
+local job runner).
+"""
+
+from mlflow import MlflowClient
+from pyspark.sql import functions as F
+
+from . import settings
+from .errors import UserError
+{%- if cookiecutter.include_monitoring == "yes" %}
+from .monitoring import summary_lines as monitoring_lines
+{%- endif %}
+from .registry import (
+    CHAMPION,
+    TRAIN_TASK_KEY,
+    VALIDATION_STATUS_TAG,
+    alias_version,
+    full_model_name,
+    get_version,
+)
+from .runtime import get_runtime, get_task_value, use_mlflow
+from .tables import table_name
+
+
+def validation_outcome(client: MlflowClient, name: str, version: str) -> str:
+    tags = get_version(client, name, version).tags
+    status = tags.get(VALIDATION_STATUS_TAG)
+    if status is None:
+        return "not validated"
+    shown = [
+        f"{t.metric} {tags[f'validation_{t.metric}']}"
+        for t in settings.VALIDATION_THRESHOLDS
+        if f"validation_{t.metric}" in tags
+    ]
+    champion = tags.get("validation_champion_version")
+    shown.append(f"compared with champion version {champion}" if champion else "no champion yet")
+    return f"{status} ({', '.join(shown)})"
+
+
+def pipeline_summary(
+    catalog: str = settings.CATALOG,
+    schema: str = settings.SCHEMA,
+    model_name: str = settings.MODEL_NAME,
+    predictions_table: str = settings.PREDICTIONS_TABLE,
+) -> str:
+    runtime = get_runtime()
+    use_mlflow()
+    client = MlflowClient()
+    name = full_model_name(catalog, schema, model_name)
+    version = get_task_value(TRAIN_TASK_KEY, "model_version")
+    try:
+        champion = alias_version(client, name, CHAMPION)
+    except UserError:  # not registered yet
+        champion = None
+    lines = [
+        ("model", name),
+        ("new model version", version or "none"),
+        ("validation", validation_outcome(client, name, version) if version else "not run"),
+        ("champion", f"version {champion}" if champion else "none"),
+    ]
+    predictions = table_name(catalog, schema, predictions_table)
+    if runtime.tables.exists(predictions):
+        rows = runtime.tables.read(predictions, fix="")
+        latest = rows.orderBy(F.desc("scored_at"), F.desc("batch_id")).first()
+        batch = rows.where(F.col("batch_id") == latest["batch_id"])
+        lines.append(
+            (
+                "rows scored",
+                f"{batch.count():,} by version {latest['model_version']} in batch "
+                f"{latest['batch_id']} ({predictions})",
+            )
+        )
+    else:
+        lines.append(("rows scored", "none"))
+{%- if cookiecutter.include_monitoring == "yes" %}
+    lines += monitoring_lines(runtime, catalog, schema, predictions_table)
+{%- endif %}
+    width = max(len(label) for label, _ in lines)
+    return "\n".join(["Summary"] + [f"  {label:<{width}}  {value}" for label, value in lines])

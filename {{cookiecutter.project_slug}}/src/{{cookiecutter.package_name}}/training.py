@@ -1,0 +1,131 @@
+"""Training: a point-in-time training set split by time, gradient-boosted trees, a new version."""
+
+import logging
+from dataclasses import dataclass
+
+import cloudpickle
+import mlflow
+import numpy as np
+import pandas as pd
+import sklearn
+from mlflow.models import infer_signature
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+
+from . import cli, settings
+from .dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME, model_inputs, read_trips
+from .errors import UserError, exit_on_user_error
+from .registry import TRAIN_TASK_KEY, full_model_name
+from .runtime import Runtime, get_runtime, set_task_value, use_mlflow
+
+MIN_TRIPS = 100
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    model_name: str
+    version: str
+    run_id: str
+    holdout_metrics: dict[str, float]
+
+
+def split_by_time(
+    frame: pd.DataFrame, holdout_fraction: float = settings.HOLDOUT_FRACTION
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    """Train on the earlier trips and hold out the latest `holdout_fraction` of them."""
+    if len(frame) < MIN_TRIPS:
+        raise UserError(
+            f"Only {len(frame)} usable trips in the input; training needs at least {MIN_TRIPS}."
+        )
+    cutoff = frame[PICKUP_TIME].quantile(1 - holdout_fraction)
+    later = frame[PICKUP_TIME] >= cutoff
+    return frame[~later], frame[later], cutoff
+
+
+def fit_model(train: pd.DataFrame, params: dict) -> HistGradientBoostingRegressor:
+    """Gradient-boosted trees; missing feature values (no recent activity) are handled natively."""
+    return HistGradientBoostingRegressor(**params).fit(train[FEATURE_COLUMNS], train[LABEL])
+
+
+def regression_metrics(actual: pd.Series, predicted: np.ndarray) -> dict[str, float]:
+    """Named like the metrics of mlflow.models.evaluate, so both can be compared."""
+    return {
+        "root_mean_squared_error": float(root_mean_squared_error(actual, predicted)),
+        "mean_absolute_error": float(mean_absolute_error(actual, predicted)),
+        "r2_score": float(r2_score(actual, predicted)),
+    }
+
+
+def train(
+    runtime: Runtime,
+    input_table: str,
+    catalog: str,
+    schema: str,
+    model_name: str,
+    experiment_name: str,
+    params: dict = settings.MODEL_PARAMS,
+) -> TrainingResult:
+    """Fit a model on the trips and register it as a new version of catalog.schema.model_name."""
+    name = full_model_name(catalog, schema, model_name)
+    trips = read_trips(runtime, input_table)
+    inputs = model_inputs(runtime, trips, catalog, schema)
+    frame = inputs.select(PICKUP_TIME, *FEATURE_COLUMNS, LABEL).toPandas()
+    train_rows, holdout_rows, cutoff = split_by_time(frame)
+    model = fit_model(train_rows, params)
+    metrics = regression_metrics(holdout_rows[LABEL], model.predict(holdout_rows[FEATURE_COLUMNS]))
+
+    use_mlflow(experiment_name)
+    # cloudpickle on purpose: the same format loads locally and on Databricks; skip its warning.
+    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
+    features = train_rows[FEATURE_COLUMNS]
+    with mlflow.start_run(run_name="train") as run:
+        mlflow.log_params(
+            {
+                **params,
+                "input_table": input_table,
+                "holdout_start": cutoff.isoformat(),
+                "training_rows": len(train_rows),
+                "holdout_rows": len(holdout_rows),
+            }
+        )
+        mlflow.log_metrics({f"holdout_{metric}": value for metric, value in metrics.items()})
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(features.head(100), model.predict(features.head(100))),
+            input_example=features.head(5),
+            registered_model_name=name,
+            serialization_format="cloudpickle",
+            # What loading the model needs, pinned as trained; MLflow would infer the same, slowly.
+            pip_requirements=[
+                f"mlflow=={mlflow.__version__}",
+                f"scikit-learn=={sklearn.__version__}",
+                f"cloudpickle=={cloudpickle.__version__}",
+                f"pandas=={pd.__version__}",
+                f"numpy=={np.__version__}",
+            ],
+        )
+    return TrainingResult(name, str(info.registered_model_version), run.info.run_id, metrics)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser("Train the fare model and register a new version of it.")
+    cli.add_input_table(parser)
+    cli.add_model_name(parser)
+    cli.add_experiment_name(parser)
+    args = parser.parse_args(argv)
+    with exit_on_user_error():
+        result = train(
+            get_runtime(),
+            args.input_table,
+            args.catalog,
+            args.schema,
+            args.model_name,
+            args.experiment_name,
+        )
+        set_task_value("model_version", result.version, task_key=TRAIN_TASK_KEY)
+        rmse = result.holdout_metrics["root_mean_squared_error"]
+        print(
+            f"Registered {result.model_name} version {result.version} "
+            f"(run {result.run_id}, holdout RMSE {rmse:.3f})."
+        )

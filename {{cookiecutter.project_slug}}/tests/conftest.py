@@ -1,0 +1,83 @@
+"""Shared fixtures: one local Spark session, a private local store, and one full lifecycle run.
+
+Nothing here touches the project's own `.local/` folder: every test runs against a local store in
+a temporary folder (MLOPS_LOCAL_DIR).
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }} import settings
+from {{ cookiecutter.package_name }}.pipeline import StepRun, run_steps
+from {{ cookiecutter.package_name }}.runtime import LOCAL_DIR_VARIABLE, get_runtime, local_spark
+from {{ cookiecutter.package_name }}.sample_data import write_sample
+from {{ cookiecutter.package_name }}.summary import pipeline_summary
+
+# Small enough to be quick, large enough for every week of trips to hold hundreds of them.
+TEST_TRIPS = 4_000
+CATALOG, SCHEMA = "test_catalog", "test_schema"
+MODEL = f"{CATALOG}.{SCHEMA}.{settings.MODEL_NAME}"
+STEP_ARGS = ["--catalog", CATALOG, "--schema", SCHEMA]
+
+
+@contextmanager
+def local_store_at(path: Path) -> Iterator[Path]:
+    previous = os.environ.get(LOCAL_DIR_VARIABLE)
+    os.environ[LOCAL_DIR_VARIABLE] = str(path)
+    try:
+        yield path
+    finally:
+        if previous is None:
+            del os.environ[LOCAL_DIR_VARIABLE]
+        else:
+            os.environ[LOCAL_DIR_VARIABLE] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_store(tmp_path_factory) -> Iterator[Path]:
+    """A local store for the whole session, so no test writes to the project's .local/."""
+    with local_store_at(tmp_path_factory.mktemp("session-store")) as path:
+        yield path
+
+
+@pytest.fixture(scope="session")
+def spark():
+    return local_spark()
+
+
+@pytest.fixture
+def fresh_store(tmp_path, monkeypatch) -> Path:
+    """An empty local store for one test."""
+    monkeypatch.setenv(LOCAL_DIR_VARIABLE, str(tmp_path))
+    return tmp_path
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    store: Path
+    runs: list[list[StepRun]]
+    summaries: list[str]
+
+
+@pytest.fixture(scope="session")
+def lifecycle(tmp_path_factory, spark) -> Lifecycle:
+    """Every step, run twice in order on a small sample, in a store of its own."""
+    with local_store_at(tmp_path_factory.mktemp("lifecycle")) as store:
+        write_sample(get_runtime(), settings.INPUT_TABLE, trips=TEST_TRIPS)
+        runs, summaries = [], []
+        for _ in range(2):
+            runs.append(run_steps(STEP_ARGS))
+            summaries.append(pipeline_summary(CATALOG, SCHEMA))
+    return Lifecycle(store, runs, summaries)
+
+
+@pytest.fixture
+def in_lifecycle(lifecycle, monkeypatch) -> Lifecycle:
+    """Inspect (or add to) the store the lifecycle ran in."""
+    monkeypatch.setenv(LOCAL_DIR_VARIABLE, str(lifecycle.store))
+    return lifecycle

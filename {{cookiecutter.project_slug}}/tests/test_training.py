@@ -1,0 +1,39 @@
+"""Training: the split by time, the model, and its metrics."""
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.training import fit_model, regression_metrics, split_by_time
+
+
+def frame(rows: int) -> pd.DataFrame:
+    times = pd.date_range("2016-01-04", periods=rows, freq="h")
+    data = {PICKUP_TIME: times, LABEL: [float(i % 7) for i in range(rows)]}
+    data |= {column: [float(i % 5) for i in range(rows)] for column in FEATURE_COLUMNS}
+    return pd.DataFrame(data).sample(frac=1, random_state=0)  # order must not matter
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.2, 0.5])
+def test_the_latest_trips_are_held_out(fraction):
+    train, holdout, cutoff = split_by_time(frame(1_000), fraction)
+    assert train[PICKUP_TIME].max() < cutoff <= holdout[PICKUP_TIME].min()
+    assert len(holdout) == pytest.approx(1_000 * fraction, abs=2)
+    assert len(train) + len(holdout) == 1_000
+
+
+def test_too_few_trips_to_train_on_is_a_clear_error():
+    with pytest.raises(UserError, match="Only 20 usable trips in the input"):
+        split_by_time(frame(20))
+
+
+def test_the_model_learns_what_the_features_explain():
+    data = frame(2_000)
+    data[LABEL] = 2.5 + 2.5 * data["trip_distance"] + 0.1 * data["pickup_hour"]
+    train, holdout, _ = split_by_time(data)
+    model = fit_model(train, {"max_iter": 50, "random_state": 0})
+    metrics = regression_metrics(holdout[LABEL], model.predict(holdout[FEATURE_COLUMNS]))
+    assert metrics["r2_score"] > 0.95
+    assert metrics["root_mean_squared_error"] < 0.5
+    assert set(metrics) == {"root_mean_squared_error", "mean_absolute_error", "r2_score"}
