@@ -7,6 +7,7 @@ local runner, which parses the same files the same way.
 
 import importlib.util
 import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -21,6 +22,8 @@ from databricks.bundles.registered_models import RegisteredModel
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 TARGETS = ["dev", "test", "staging", "prod", "local"]
+# The YAML style of the CI files: yamllint's defaults, lines of up to 100 characters.
+YAMLLINT_CONFIG = "{extends: default, rules: {document-start: disable, line-length: {max: 100}}}"
 DEPLOYED_TARGETS = ["staging", "test", "prod"]
 RESOURCE_PARSERS = {
     "jobs": Job,
@@ -119,6 +122,15 @@ def test_every_resource_parses_strictly(project):
                     RESOURCE_PARSERS[kind].from_dict(definition)
                 except (TypeError, ValueError, KeyError) as error:
                     pytest.fail(f"{path.name}: {kind}.{key} does not parse: {error}")
+
+
+def test_bundle_files_pass_yamllint(project):
+    resources = sorted(str(path.relative_to(project)) for path in project.glob("resources/*.yml"))
+    lint = [sys.executable, "-m", "yamllint", "--strict", "-d", YAMLLINT_CONFIG]
+    result = subprocess.run(
+        [*lint, "databricks.yml", *resources], cwd=project, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_runner_loads_every_target(project):

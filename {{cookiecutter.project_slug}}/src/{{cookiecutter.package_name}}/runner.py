@@ -462,8 +462,10 @@ def _workspace_references(
     settings = {**workspace, **(target.get("workspace") or {})}
     user = getpass.getuser()
     short_name = re.sub(r"[^A-Za-z0-9]", "_", user.split("@")[0]).lower()
-    default_root = "/Workspace/Users/${workspace.current_user.userName}/.bundle/${bundle.name}"
-    root_path = str(settings.get("root_path") or default_root + "/${bundle.target}")
+    home = "/Workspace/Users/${workspace.current_user.userName}"
+    root_path = str(settings.get("root_path") or "~/.bundle/${bundle.name}/${bundle.target}")
+    if root_path.startswith("~/"):  # the deploying identity's home folder, as the CLI reads it
+        root_path = home + root_path[1:]
     references = {
         "workspace.current_user.userName": user,
         "workspace.current_user.short_name": short_name,
