@@ -370,3 +370,17 @@ def test_no_deprecated_field(project, bundle, resources):
     ]
     assert found == []
     assert "models" not in resources, "workspace model registry (stages): use registered_models"
+
+
+DEPRECATED_NAMES = ("auto_capture_config", "transition_model_version_stage")
+
+
+def test_no_deprecated_api_anywhere_in_the_project(project):
+    found = [
+        f"{path.relative_to(project)}:{number}"
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and path.suffix in {".py", ".yml", ".yaml", ".toml", ".md"}
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if any(name in line for name in DEPRECATED_NAMES)
+    ]
+    assert found == []
