@@ -460,7 +460,10 @@ def _workspace_references(
     workspace: Mapping[str, Any], target: Mapping[str, Any]
 ) -> dict[str, str]:
     settings = {**workspace, **(target.get("workspace") or {})}
-    user = getpass.getuser()
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container user without a name
+        user = "local-user"
     short_name = re.sub(r"[^A-Za-z0-9]", "_", user.split("@")[0]).lower()
     home = "/Workspace/Users/${workspace.current_user.userName}"
     root_path = str(settings.get("root_path") or "~/.bundle/${bundle.name}/${bundle.target}")
