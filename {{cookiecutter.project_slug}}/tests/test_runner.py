@@ -463,7 +463,7 @@ def test_unknown_variable_names_the_file_and_the_fix(bundle_dir):
     write_bundle(bundle_dir, {"training_job": training_job(table="${var.tabel}")})
     with pytest.raises(RunnerError) as error:
         load_bundle(bundle_dir)
-    assert "resources/jobs.yml (jobs 'training_job')" in str(error.value)
+    assert "resources/jobs.yml (job 'training_job')" in str(error.value)
     assert "unknown variable ${var.tabel}: declare 'tabel' under variables:" in str(error.value)
 
 

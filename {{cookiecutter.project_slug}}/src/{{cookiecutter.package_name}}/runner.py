@@ -450,7 +450,8 @@ def load_bundle(root: Path, target: str = LOCAL_TARGET) -> Bundle:
     bundle = Bundle(root, name, target, references, jobs, sources)
     for kind, definitions in resources.items():
         for key, definition in definitions.items():
-            _check_references(bundle, definition, f"{sources[f'{kind}.{key}']} ({kind} '{key}')")
+            label = kind.removesuffix("s").replace("_", " ")  # jobs -> job
+            _check_references(bundle, definition, f"{sources[f'{kind}.{key}']} ({label} '{key}')")
     for key, job in jobs.items():
         check_job(bundle, key, job)
     return bundle
