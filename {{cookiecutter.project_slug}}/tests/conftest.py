@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }} import settings
-from {{ cookiecutter.package_name }}.pipeline import StepRun, run_steps
+from {{ cookiecutter.package_name }}.pipeline import run_lifecycle, summary_of
+from {{ cookiecutter.package_name }}.runner import JobRun
 from {{ cookiecutter.package_name }}.runtime import LOCAL_DIR_VARIABLE, get_runtime, local_spark
 from {{ cookiecutter.package_name }}.sample_data import write_sample
-from {{ cookiecutter.package_name }}.summary import pipeline_summary
 
 # Small enough to be quick, large enough for every week of trips to hold hundreds of them.
 TEST_TRIPS = 4_000
-CATALOG, SCHEMA = "test_catalog", "test_schema"
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+# The names of the bundle's local target, which the lifecycle runs with.
+CATALOG, SCHEMA = settings.CATALOG, settings.SCHEMA
 MODEL = f"{CATALOG}.{SCHEMA}.{settings.MODEL_NAME}"
 STEP_ARGS = ["--catalog", CATALOG, "--schema", SCHEMA]
 
@@ -60,19 +62,20 @@ def fresh_store(tmp_path, monkeypatch) -> Path:
 @dataclass(frozen=True)
 class Lifecycle:
     store: Path
-    runs: list[list[StepRun]]
+    runs: list[list[JobRun]]  # the jobs of each pass
     summaries: list[str]
 
 
 @pytest.fixture(scope="session")
 def lifecycle(tmp_path_factory, spark) -> Lifecycle:
-    """Every step, run twice in order on a small sample, in a store of its own."""
+    """The bundle's lifecycle jobs, run twice in order on a small sample, in a store of its own."""
     with local_store_at(tmp_path_factory.mktemp("lifecycle")) as store:
         write_sample(get_runtime(), settings.INPUT_TABLE, trips=TEST_TRIPS)
         runs, summaries = [], []
         for _ in range(2):
-            runs.append(run_steps(STEP_ARGS))
-            summaries.append(pipeline_summary(CATALOG, SCHEMA))
+            jobs, variables = run_lifecycle(PROJECT_DIR)
+            runs.append(jobs)
+            summaries.append(summary_of(variables))
     return Lifecycle(store, runs, summaries)
 
 

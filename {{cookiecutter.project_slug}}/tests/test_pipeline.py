@@ -13,8 +13,9 @@ from {{ cookiecutter.package_name }} import (
     training,
     validation,
 )
-from {{ cookiecutter.package_name }}.pipeline import STEPS
+from {{ cookiecutter.package_name }}.pipeline import LIFECYCLE_JOBS
 from {{ cookiecutter.package_name }}.registry import CHALLENGER, CHAMPION, VALIDATION_STATUS_TAG
+from {{ cookiecutter.package_name }}.runner import JobStatus, Status
 from {{ cookiecutter.package_name }}.runtime import get_runtime, get_task_value, use_mlflow
 from {{ cookiecutter.package_name }}.sample_data import generate_trips
 
@@ -24,11 +25,14 @@ def registry() -> MlflowClient:
     return MlflowClient()
 
 
-def test_every_step_succeeds_in_both_runs(lifecycle):
-    for run in lifecycle.runs:
-        assert [(step.task_key, step.succeeded) for step in run] == [
-            (task_key, True) for task_key, _ in STEPS
+def test_every_job_and_step_succeeds_in_both_runs(lifecycle):
+    steps = {"features", "train", "validate", "deploy", "batch_inference"}
+    for jobs in lifecycle.runs:
+        assert [(job.job_key, job.status) for job in jobs] == [
+            (job_key, JobStatus.SUCCESS) for job_key in LIFECYCLE_JOBS
         ]
+        tasks = [task for job in jobs for task in job.tasks.values()]
+        assert steps <= {task.key for task in tasks if task.status is Status.SUCCESS}
 
 
 def test_each_run_registers_a_new_version_and_the_second_becomes_champion(in_lifecycle):
@@ -139,7 +143,7 @@ def _write_trips_without(column: str, table: str) -> None:
             training.main,
             [*conftest.STEP_ARGS, "--input-table=main.raw.trips"],
             [
-                "'test_catalog.test_schema.trip_pickup_features' does not exist",
+                f"{conftest.SCHEMA}.trip_pickup_features' does not exist",
                 "feature-engineering",
             ],
             id="feature tables not computed yet",

@@ -2,9 +2,10 @@
 
     python -m {{ cookiecutter.package_name }}.benchmark [--trips N] [--runs 2]
 
-Each run is `python -m {{ cookiecutter.package_name }}.pipeline` in a new process, so its wall time
-includes starting Python, the imports and Spark. The first run starts from an empty store (sample
-generation and MLflow set-up included); later runs validate against the champion of earlier runs.
+Each run is `make pipeline` (`python -m {{ cookiecutter.package_name }}.pipeline`) in a new process,
+so its wall time includes starting Python, the imports and Spark. The first run starts from an
+empty store (sample generation and MLflow set-up included); later runs validate against the
+champion of the runs before.
 """
 
 import argparse
@@ -26,8 +27,12 @@ def run_pipeline(local_dir: Path, timings: Path) -> tuple[float, dict[str, float
     env = os.environ | {LOCAL_DIR_VARIABLE: str(local_dir)}
     command = [sys.executable, "-m", f"{__package__}.pipeline", "--timings", str(timings)]
     started = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started, json.loads(timings.read_text())
+    finished = subprocess.run(command, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if finished.returncode != 0:
+        print(finished.stdout, finished.stderr, sep="\n")
+        raise SystemExit(f"The pipeline failed (exit status {finished.returncode}); see above.")
+    return wall, json.loads(timings.read_text())
 
 
 def report(trips: int, runs: list[tuple[float, dict[str, float]]]) -> str:
@@ -43,6 +48,7 @@ def report(trips: int, runs: list[tuple[float, dict[str, float]]]) -> str:
         cells = "".join(f"{timings.get(step, float('nan')):>9.1f}s" for _, timings in runs)
         lines.append(f"{step:<18}{cells}")
     lines.append(f"{'whole run (wall)':<18}" + "".join(f"{wall:>9.1f}s" for wall, _ in runs))
+    lines.append("(whole run: from starting Python to the summary, Spark start-up included)")
     return "\n".join(lines)
 
 

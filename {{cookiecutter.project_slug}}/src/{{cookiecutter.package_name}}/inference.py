@@ -24,7 +24,7 @@ from .dataset import (
 )
 from .errors import exit_on_user_error
 from .registry import CHAMPION, TRAINING_FIX, full_model_name, require_alias
-from .runtime import Runtime, get_runtime, use_mlflow
+from .runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
 from .tables import table_name
 
 PREDICTION = "prediction"
@@ -58,9 +58,11 @@ def with_batch(
 
 def score(runtime: Runtime, inputs: DataFrame, model_uri: str) -> DataFrame:
     """Add the model's prediction to each row, computed by Spark with an MLflow UDF."""
-    predict = mlflow.pyfunc.spark_udf(
-        runtime.spark, model_uri, result_type="double", env_manager="local"
-    )
+    # env_manager="local": the executors use this environment, the one the model was trained in.
+    with quiet_loggers("mlflow.pyfunc", "mlflow.models"):
+        predict = mlflow.pyfunc.spark_udf(
+            runtime.spark, model_uri, result_type="double", env_manager="local"
+        )
     return inputs.withColumn(PREDICTION, predict(*(F.col(c) for c in FEATURE_COLUMNS)))
 
 

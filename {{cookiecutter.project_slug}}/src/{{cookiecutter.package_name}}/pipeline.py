@@ -1,85 +1,96 @@
-"""The whole lifecycle on the local stack, step after step in one process, then a summary.
+"""The whole lifecycle on this machine: the bundle's jobs in order, through the local runner, in
+one process, then a summary.
 
     python -m {{ cookiecutter.package_name }}.pipeline      # what `make pipeline` runs
 
-The steps run with their default options except --catalog and --schema.
+The jobs run with the variables of the bundle's `local` target, as `make run JOB=...` runs them.
 """
 
 import argparse
 import json
-import os
+import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import deployment, features, inference,{% if cookiecutter.include_monitoring == "yes" %} monitoring,{% endif %} settings, training, validation
+from . import settings
 from .errors import exit_on_user_error
-from .runtime import TASK_KEY_VARIABLE, get_runtime
+from .runner import (
+    JobRun,
+    JobRunner,
+    JobStatus,
+    RunnerError,
+    Status,
+    find_bundle_root,
+    load_bundle,
+)
+from .runtime import get_runtime
 from .summary import pipeline_summary
 
-# Task keys as in the bundle's jobs, and the entry point each task runs.
-STEPS: list[tuple[str, Callable[[list[str] | None], None]]] = [
-    ("features", features.main),
-    ("train", training.main),
-    ("validate", validation.main),
-    ("deploy", deployment.main),
-    ("batch_inference", inference.main),
+LIFECYCLE_JOBS = [
+    "feature_engineering_job",
+    "model_training_job",
+    "batch_inference_job",
 {%- if cookiecutter.include_monitoring == "yes" %}
-    ("monitor", monitoring.main),
+    "monitoring_job",
 {%- endif %}
 ]
 
 
-@dataclass(frozen=True)
-class StepRun:
-    task_key: str
-    seconds: float
-    succeeded: bool
+def run_lifecycle(project_dir: Path | None = None) -> tuple[list[JobRun], dict[str, str]]:
+    """Run the lifecycle's jobs in order, stopping after one that fails.
 
-
-def run_steps(argv: list[str]) -> list[StepRun]:
-    """Run every step with `argv` in order; stop after the first that fails."""
+    Returns the job runs and the bundle variables of the local target.
+    """
+    bundle = load_bundle(project_dir or find_bundle_root(Path.cwd()))
+    runner = JobRunner(bundle)
+    for job_key in LIFECYCLE_JOBS:
+        runner.preflight(job_key)  # a mistake in the bundle stops everything before any job
     runs = []
-    for task_key, step in STEPS:
-        print(f"\n[{task_key}]", flush=True)
-        os.environ[TASK_KEY_VARIABLE] = task_key
-        started = time.perf_counter()
-        try:
-            step(argv)
-            succeeded = True
-        except SystemExit as exit:
-            succeeded = not exit.code
-        finally:
-            del os.environ[TASK_KEY_VARIABLE]
-        runs.append(StepRun(task_key, time.perf_counter() - started, succeeded))
-        print(f"[{task_key}] {'done' if succeeded else 'FAILED'} in {runs[-1].seconds:.1f} s")
-        if not succeeded:
+    for job_key in LIFECYCLE_JOBS:
+        runs.append(runner.run(job_key))
+        if runs[-1].status is not JobStatus.SUCCESS:
             break
-    return runs
+    variables = {
+        name.removeprefix("var."): value
+        for name, value in bundle.references.items()
+        if name.startswith("var.")
+    }
+    return runs, variables
+
+
+def summary_of(variables: dict[str, str]) -> str:
+    return pipeline_summary(
+        variables.get("catalog", settings.CATALOG),
+        variables.get("schema", settings.SCHEMA),
+        variables.get("model_name", settings.MODEL_NAME),
+        variables.get("predictions_table", settings.PREDICTIONS_TABLE),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run every step locally, then print a summary.")
-    parser.add_argument("--catalog", default=settings.CATALOG)
-    parser.add_argument("--schema", default=settings.SCHEMA)
-    parser.add_argument("--timings", type=Path, help="write each step's duration here, as JSON")
+    parser = argparse.ArgumentParser(description="Run the lifecycle's jobs, then a summary.")
+    parser.add_argument("--timings", type=Path, help="write each task's duration here, as JSON")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     with exit_on_user_error():
-        get_runtime()  # start Spark once, and report a missing Java before any step
+        get_runtime()  # start Spark once, and report a missing Java before any job
     spark_seconds = time.perf_counter() - started
-    print(f"Local Spark ready in {spark_seconds:.1f} s.")
-    runs = run_steps(["--catalog", args.catalog, "--schema", args.schema])
+    try:
+        runs, variables = run_lifecycle()
+    except RunnerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     print()
     with exit_on_user_error():
-        print(pipeline_summary(args.catalog, args.schema))
+        print(summary_of(variables))
     if args.timings:
-        timings = {"spark_start": spark_seconds} | {run.task_key: run.seconds for run in runs}
+        timings = {"spark start-up": spark_seconds}
+        for run in runs:
+            for key, task in run.tasks.items():
+                if task.status in (Status.SUCCESS, Status.FAILED):  # tasks that ran
+                    timings[key] = task.seconds
         args.timings.write_text(json.dumps(timings, indent=2))
-    failed = [run.task_key for run in runs if not run.succeeded]
-    if failed:
-        print(f"\nThe pipeline stopped at step '{failed[0]}'; see its message above.")
+    if any(run.status is not JobStatus.SUCCESS for run in runs):
         raise SystemExit(1)
 
 

@@ -16,6 +16,8 @@ import os
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -160,6 +162,20 @@ def _configure_local_mlflow(root: Path) -> None:
             f"The local MLflow store {database} cannot be read ({first_line(error)}). Move it "
             "away, or run `make clean` to start afresh (it deletes local runs, models and tables)."
         ) from error
+
+
+@contextmanager
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """Show only errors from these loggers for a while: for warnings about deliberate choices."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 # Task values -------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """Training: a point-in-time training set split by time, gradient-boosted trees, a new version."""
 
-import logging
 from dataclasses import dataclass
 
 import cloudpickle
@@ -11,12 +10,13 @@ import sklearn
 from mlflow.models import infer_signature
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+from threadpoolctl import threadpool_limits
 
 from . import cli, settings
 from .dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME, model_inputs, read_trips
 from .errors import UserError, exit_on_user_error
 from .registry import TRAIN_TASK_KEY, full_model_name
-from .runtime import Runtime, get_runtime, set_task_value, use_mlflow
+from .runtime import Runtime, get_runtime, quiet_loggers, set_task_value, use_mlflow
 
 MIN_TRIPS = 100
 
@@ -44,7 +44,11 @@ def split_by_time(
 
 def fit_model(train: pd.DataFrame, params: dict) -> HistGradientBoostingRegressor:
     """Gradient-boosted trees; missing feature values (no recent activity) are handled natively."""
-    return HistGradientBoostingRegressor(**params).fit(train[FEATURE_COLUMNS], train[LABEL])
+    model = HistGradientBoostingRegressor(**params)
+    # One OpenMP thread: on data this size parallel threads gain little, and on a busy machine
+    # (Spark's JVM shares the cores) their spinning barriers can slow fitting a hundredfold.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return model.fit(train[FEATURE_COLUMNS], train[LABEL])
 
 
 def regression_metrics(actual: pd.Series, predicted: np.ndarray) -> dict[str, float]:
@@ -75,10 +79,9 @@ def train(
     metrics = regression_metrics(holdout_rows[LABEL], model.predict(holdout_rows[FEATURE_COLUMNS]))
 
     use_mlflow(experiment_name)
-    # cloudpickle on purpose: the same format loads locally and on Databricks; skip its warning.
-    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
     features = train_rows[FEATURE_COLUMNS]
-    with mlflow.start_run(run_name="train") as run:
+    # cloudpickle on purpose, so the model loads the same way locally and on Databricks.
+    with mlflow.start_run(run_name="train") as run, quiet_loggers("mlflow.sklearn"):
         mlflow.log_params(
             {
                 **params,

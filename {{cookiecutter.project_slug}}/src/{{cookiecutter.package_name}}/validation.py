@@ -29,7 +29,7 @@ from .registry import (
     get_version,
     handed_over_version,
 )
-from .runtime import Runtime, get_runtime, set_task_value, use_mlflow
+from .runtime import Runtime, get_runtime, quiet_loggers, set_task_value, use_mlflow
 from .settings import Threshold
 
 TASK_KEY = "validate"
@@ -87,7 +87,7 @@ def holdout_trips(
 
 
 def evaluate(model_uri: str, data: pd.DataFrame, run_name: str) -> dict[str, float]:
-    with mlflow.start_run(run_name=run_name, nested=True):
+    with mlflow.start_run(run_name=run_name, nested=True), quiet_loggers("mlflow.models"):
         result = mlflow.models.evaluate(
             model_uri,
             data,
