@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import conftest
+from {{ cookiecutter.package_name }} import inference, monitoring, settings
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS
 from {{ cookiecutter.package_name }}.monitoring import (
     DRIFT_THRESHOLDS,
@@ -18,9 +19,11 @@ from {{ cookiecutter.package_name }}.monitoring import (
     metrics_table,
     psi,
     quality_by_window,
+    quality_thresholds,
     with_window,
 )
-from {{ cookiecutter.package_name }}.runtime import get_runtime, get_task_value
+from {{ cookiecutter.package_name }}.runtime import TASK_KEY_VARIABLE, get_runtime, get_task_value
+from {{ cookiecutter.package_name }}.sample_data import generate_trips
 
 UNIFORM = [100] * 10
 
@@ -71,6 +74,29 @@ def test_quality_is_measured_only_where_labels_arrived(spark):
     assert first["mean_absolute_error"] == pytest.approx(3.0)
     assert (second["rows"], second["labelled"]) == (1, 0)
     assert pd.isna(second["root_mean_squared_error"])
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        pytest.param(
+            {"validation_root_mean_squared_error": "2.0", "validation_mean_absolute_error": "1.2"},
+            {"root_mean_squared_error": 2.5, "mean_absolute_error": 1.5},
+            id="a quarter worse than at validation",
+        ),
+        pytest.param(
+            {},
+            {
+                t.metric: t.limit
+                for t in settings.VALIDATION_THRESHOLDS
+                if t.metric in ("root_mean_squared_error", "mean_absolute_error")
+            },
+            id="not validated: the gate's limits",
+        ),
+    ],
+)
+def test_quality_thresholds_follow_what_validation_measured(tags, expected):
+    assert quality_thresholds(tags) == pytest.approx(expected)
 
 
 def series(
@@ -134,3 +160,24 @@ def test_the_lifecycle_writes_metrics_for_every_window_and_a_signal(in_lifecycle
     assert rows.judged.all()
     assert get_task_value("monitor", "retrain") == "false"
     assert "retraining signal  false" in in_lifecycle.summaries[1]
+
+
+def test_drifted_trips_raise_the_retraining_signal(in_lifecycle, spark, monkeypatch, capsys):
+    """Longer trips, billed at a new tariff: the inputs drift and the model's error grows."""
+    trips = generate_trips(conftest.TEST_TRIPS)
+    trips["trip_distance"] = (trips.trip_distance * 2.5).round(2)
+    trips["fare_amount"] = (5.0 + trips.fare_amount * 3).round(1)
+    get_runtime().tables.overwrite("main.raw.drifted_trips", spark.createDataFrame(trips))
+    argv = [
+        *conftest.STEP_ARGS,
+        "--input-table=main.raw.drifted_trips",
+        "--predictions-table=drifted_predictions",
+    ]
+    monkeypatch.setenv(TASK_KEY_VARIABLE, "monitor_drifted")  # keep the lifecycle's values
+    inference.main(argv)
+    monitoring.main(argv)
+    assert get_task_value("monitor_drifted", "retrain") == "true"
+    report = capsys.readouterr().out
+    assert "retraining signal: true" in report
+    assert "psi of trip_distance broke its threshold in 4 of the last 4 windows" in report
+    assert "root_mean_squared_error of prediction broke its threshold" in report

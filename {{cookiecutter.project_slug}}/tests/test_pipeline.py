@@ -94,6 +94,10 @@ def test_a_worse_model_fails_validation_and_is_never_promoted(in_lifecycle, caps
         "worse-models",
         params={"max_iter": 1, "learning_rate": 0.01, "random_state": 0},
     )
+    validation.main(
+        [*conftest.STEP_ARGS, f"--model-version={worse.version}", "--validation-mode=dry_run"]
+    )
+    assert "FAILED" in capsys.readouterr().out  # reported, but the task does not fail
     with pytest.raises(SystemExit) as exit:
         validation.main([*conftest.STEP_ARGS, f"--model-version={worse.version}"])
     assert exit.value.code == 1
@@ -110,6 +114,20 @@ def test_a_worse_model_fails_validation_and_is_never_promoted(in_lifecycle, caps
     assert aliases[CHAMPION] == champion_before
     assert aliases[CHALLENGER] != int(worse.version)
     assert get_task_value("validate", "validation_status") == "FAILED"
+
+
+def test_a_version_whose_validation_is_disabled_is_not_promoted(in_lifecycle, capsys):
+    client = registry()
+    champion_before = client.get_registered_model(conftest.MODEL).aliases[CHAMPION]
+    first = client.get_model_version(conftest.MODEL, "1")
+    version = client.create_model_version(conftest.MODEL, first.source, first.run_id).version
+    validation.main(
+        [*conftest.STEP_ARGS, f"--model-version={version}", "--validation-mode=disabled"]
+    )
+    assert "SKIPPED" in capsys.readouterr().out
+    deployment.main([*conftest.STEP_ARGS, f"--model-version={version}"])
+    assert "has not passed validation (status SKIPPED); not promoted" in capsys.readouterr().out
+    assert client.get_registered_model(conftest.MODEL).aliases[CHAMPION] == champion_before
 
 
 def test_deployment_twice_changes_nothing(in_lifecycle, capsys):

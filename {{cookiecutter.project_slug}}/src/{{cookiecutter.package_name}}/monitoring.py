@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -30,7 +31,7 @@ from .dataset import (
 )
 from .errors import UserError, exit_on_user_error
 from .inference import PREDICTION
-from .registry import full_model_name, get_version
+from .registry import full_model_name, get_version, validation_metric_tag
 from .runtime import Runtime, get_runtime, get_task_value, set_task_value, use_mlflow
 from .tables import table_name
 
@@ -41,12 +42,9 @@ MIN_ROWS = 100  # windows with fewer trips are reported but not judged
 LAST_WINDOWS = 4
 MIN_VIOLATIONS = 2
 DRIFT_THRESHOLDS = {"psi": 0.2, "js_distance": 0.15}
-# A window where the model does worse than the validation gate allows.
-QUALITY_THRESHOLDS = {
-    t.metric: t.limit
-    for t in settings.VALIDATION_THRESHOLDS
-    if t.metric in ("root_mean_squared_error", "mean_absolute_error")
-}
+QUALITY_METRICS = ("root_mean_squared_error", "mean_absolute_error")
+# How much worse than at validation the model may do in a window.
+QUALITY_TOLERANCE = 0.25
 METRICS_KEYS = ["batch_id", "window_start", "metric", "subject"]
 METRICS_COLUMNS = [
     *METRICS_KEYS,
@@ -172,10 +170,23 @@ def drift_metrics(
     return rows
 
 
-def quality_metrics(quality: pd.DataFrame) -> list[dict]:
+def quality_thresholds(version_tags: dict[str, str]) -> dict[str, float]:
+    """The error a window may reach: QUALITY_TOLERANCE above what validation measured or, for a
+    version that was not validated, the validation gate's own limit."""
+    limits = {threshold.metric: threshold.limit for threshold in settings.VALIDATION_THRESHOLDS}
+    thresholds = {}
+    for metric in QUALITY_METRICS:
+        measured = version_tags.get(validation_metric_tag(metric))
+        thresholds[metric] = limits[metric]
+        if measured:
+            thresholds[metric] = float(measured) * (1 + QUALITY_TOLERANCE)
+    return thresholds
+
+
+def quality_metrics(quality: pd.DataFrame, thresholds: dict[str, float]) -> list[dict]:
     rows = []
     for record in quality.itertuples(index=False):
-        for metric, threshold in QUALITY_THRESHOLDS.items():
+        for metric, threshold in thresholds.items():
             value = getattr(record, metric)
             rows.append(
                 {
@@ -253,16 +264,14 @@ def latest_batch(predictions: DataFrame) -> tuple[str, str]:
 
 
 def training_rows(
-    runtime: Runtime, name: str, version: str, catalog: str, schema: str
+    runtime: Runtime, name: str, version: ModelVersion, catalog: str, schema: str
 ) -> DataFrame:
     """Model inputs of the trips `version` was trained on: the baseline of 'no drift'."""
-    use_mlflow()
-    client = MlflowClient()
-    params = client.get_run(get_version(client, name, version).run_id).data.params
+    params = MlflowClient().get_run(version.run_id).data.params
     if "holdout_start" not in params or "input_table" not in params:
         raise UserError(
-            f"Version {version} of '{name}' was not trained by train-model, so its training "
-            "data, the baseline of drift, is unknown."
+            f"Version {version.version} of '{name}' was not trained by train-model, so its "
+            "training data, the baseline of drift, is unknown."
         )
     trips = read_trips(runtime, params["input_table"])
     trained_on = trips.where(F.col(PICKUP_TIME) < F.lit(params["holdout_start"]).cast("timestamp"))
@@ -285,7 +294,9 @@ def monitor(
     batch_id, version = latest_batch(predictions)
     batch = with_window(predictions.where(F.col("batch_id") == batch_id))
 
-    baseline = training_rows(runtime, name, version, catalog, schema)
+    use_mlflow()
+    model_version = get_version(MlflowClient(), name, version)
+    baseline = training_rows(runtime, name, model_version, catalog, schema)
     edges = decile_edges(baseline, FEATURE_COLUMNS)
     baseline_counts = bin_counts(baseline, edges, by=[])
     window_counts = bin_counts(batch, edges, by=["window_start", "window_end"])
@@ -294,8 +305,9 @@ def monitor(
     labels = read_trips(runtime, input_table, columns=[*BOOKING_COLUMNS, LABEL])
     labels = with_trip_id(labels).select(TRIP_ID, LABEL)
     labelled = batch.join(labels.dropDuplicates([TRIP_ID]), on=TRIP_ID, how="left")
+    quality = quality_by_window(labelled)
     rows = drift_metrics(baseline_counts, window_counts, edges) + quality_metrics(
-        quality_by_window(labelled)
+        quality, quality_thresholds(model_version.tags)
     )
     metrics = judge(pd.DataFrame(rows)).sort_values(["window_start", "metric", "subject"])
     found = alerts(metrics)

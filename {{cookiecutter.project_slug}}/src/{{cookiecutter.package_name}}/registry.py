@@ -20,6 +20,11 @@ _ABSENT = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"}
 TRAINING_FIX = "Run the training job (train-model, validate-model, deploy-model) first."
 
 
+def validation_metric_tag(metric: str) -> str:
+    """The model version tag that holds a metric measured by validation."""
+    return f"validation_{metric}"
+
+
 def full_model_name(catalog: str, schema: str, model_name: str) -> str:
     try:
         return check_table_name(f"{catalog}.{schema}.{model_name}")

@@ -47,8 +47,10 @@ class Threshold:
 
 
 # metric, higher is better, limit, largest worsening relative to the champion
+# The limits reject a model that learned little (a constant fare has r2 0); the champion
+# comparison is the finer check.
 VALIDATION_THRESHOLDS = (
-    Threshold("root_mean_squared_error", False, limit=5.0, max_relative_worsening=0.05),
-    Threshold("mean_absolute_error", False, limit=3.0, max_relative_worsening=0.05),
-    Threshold("r2_score", True, limit=0.7, max_relative_worsening=0.02),
+    Threshold("root_mean_squared_error", False, limit=8.0, max_relative_worsening=0.05),
+    Threshold("mean_absolute_error", False, limit=4.0, max_relative_worsening=0.05),
+    Threshold("r2_score", True, limit=0.6, max_relative_worsening=0.02),
 )

@@ -19,6 +19,7 @@ from .registry import (
     alias_version,
     full_model_name,
     get_version,
+    validation_metric_tag,
 )
 from .runtime import get_runtime, get_task_value, use_mlflow
 from .tables import table_name
@@ -30,9 +31,9 @@ def validation_outcome(client: MlflowClient, name: str, version: str) -> str:
     if status is None:
         return "not validated"
     shown = [
-        f"{t.metric} {tags[f'validation_{t.metric}']}"
+        f"{t.metric} {float(tags[validation_metric_tag(t.metric)]):.4g}"
         for t in settings.VALIDATION_THRESHOLDS
-        if f"validation_{t.metric}" in tags
+        if validation_metric_tag(t.metric) in tags
     ]
     champion = tags.get("validation_champion_version")
     shown.append(f"compared with champion version {champion}" if champion else "no champion yet")

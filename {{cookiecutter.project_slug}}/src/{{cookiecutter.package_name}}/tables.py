@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Protocol
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
 from .errors import UserError, first_line
@@ -73,9 +74,10 @@ class DeltaTableStore:
 
     def exists(self, name: str) -> bool:
         if is_path(name):
-            from delta.tables import DeltaTable
-
-            return DeltaTable.isDeltaTable(self.spark, name)
+            try:
+                return bool(self.spark.read.format("delta").load(name).columns)
+            except AnalysisException:  # no Delta table at that path
+                return False
         return self.spark.catalog.tableExists(check_table_name(name))
 
     def read(self, name: str, fix: str) -> DataFrame:

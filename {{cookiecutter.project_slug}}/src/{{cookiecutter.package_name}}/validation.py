@@ -28,6 +28,7 @@ from .registry import (
     full_model_name,
     get_version,
     handed_over_version,
+    validation_metric_tag,
 )
 from .runtime import Runtime, get_runtime, quiet_loggers, set_task_value, use_mlflow
 from .settings import Threshold
@@ -148,7 +149,7 @@ def validate(
 
     tags = {VALIDATION_STATUS_TAG: status, "validation_mode": mode}
     for threshold in settings.VALIDATION_THRESHOLDS:
-        tags[f"validation_{threshold.metric}"] = f"{metrics[threshold.metric]:.6g}"
+        tags[validation_metric_tag(threshold.metric)] = f"{metrics[threshold.metric]:.6g}"
     if champion_version is not None:
         tags["validation_champion_version"] = champion_version
     if failures:
