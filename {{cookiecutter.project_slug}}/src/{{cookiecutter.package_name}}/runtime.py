@@ -202,7 +202,9 @@ def get_task_value(task_key: str, key: str) -> str | None:
     if on_databricks():
         from databricks.sdk.runtime import dbutils
 
-        return dbutils.jobs.taskValues.get(taskKey=task_key, key=key, default=None, debugValue=None)
+        # Neither default may be None; "" stands for "not handed over" (also outside a job run).
+        value = dbutils.jobs.taskValues.get(taskKey=task_key, key=key, default="", debugValue="")
+        return str(value) if value != "" else None
     return _read_task_values().get(task_key, {}).get(key)
 
 

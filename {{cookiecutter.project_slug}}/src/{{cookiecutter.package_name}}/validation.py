@@ -118,6 +118,7 @@ def validate(
     model_version = get_version(client, name, version)
     if mode == "disabled":
         client.set_model_version_tag(name, version, VALIDATION_STATUS_TAG, SKIPPED)
+        client.set_model_version_tag(name, version, "validation_mode", mode)
         return ValidationResult(name, version, mode, SKIPPED, {})
 
     holdout_start = client.get_run(model_version.run_id).data.params.get("holdout_start")
