@@ -70,9 +70,10 @@ def check_thresholds(
         change = (value - reference) / max(abs(reference), 1e-12)
         worsening = -change if threshold.higher_is_better else change
         if worsening > threshold.max_relative_worsening:
+            percent, allowed = 100 * worsening, 100 * threshold.max_relative_worsening
             failures.append(
-                f"{threshold.metric} {value:.4g} is {worsening:.1%} worse than the champion's "
-                f"{reference:.4g} (at most {threshold.max_relative_worsening:.0%} allowed)"
+                f"{threshold.metric} {value:.4g} is {percent:.1f}% worse than the champion's "
+                f"{reference:.4g} (at most {allowed:g}% allowed)"
             )
     return failures
 
