@@ -26,12 +26,12 @@ UNUSED_PATHS = {
     ),
     "CI/CD is on github.com (the CLI comes from databricks/setup-cli)": (
         ANSWERS["cicd_platform"] == "github_actions",
-        [".github/scripts"],
+        ["scripts"],
     ),
     "CI/CD is not on Azure DevOps": (ANSWERS["cicd_platform"] != "azure_devops", [".azure"]),
     "CI/CD is not on GitLab": (
         ANSWERS["cicd_platform"] != "gitlab",
-        [".gitlab-ci.yml", ".gitlab"],
+        [".gitlab-ci.yml"],
     ),
 }
 

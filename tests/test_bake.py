@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from combinations import COMBINATIONS, combination_id
 
 # Jinja that cookiecutter should have consumed. Literal `{{` stays legal where the target platform
 # uses it: GitHub/Azure expressions `${{ ... }}` and Databricks dynamic value references.
@@ -108,9 +109,11 @@ def test_fraud_detection_example(tmp_path):
     assert (tmp_path / "fraud-detection" / "src" / "fraud_detection").is_dir()
 
 
-def test_monitoring_off_leaves_no_trace(project, combination):
-    if combination["include_monitoring"] == "yes":
-        pytest.skip("monitoring is on in this combination")
+@pytest.mark.parametrize(
+    "answers", [c for c in COMBINATIONS if c["include_monitoring"] == "no"], ids=combination_id
+)
+def test_monitoring_off_leaves_no_trace(baked_projects, answers):
+    project = Path(baked_projects(answers).project_path)
     traces = [
         f"{path.relative_to(project)}:{number}"
         for path in project_files(project)
