@@ -1,8 +1,12 @@
+import json
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
+from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter
+from cookiecutter.prompt import prompt_for_config
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
@@ -21,6 +25,20 @@ def bake(output_dir: Path, answers: dict | None = None) -> Path:
             output_dir=str(output_dir),
         )
     )
+
+
+@cache
+def _full_answers(combination_json: str) -> dict:
+    context = generate_context(
+        context_file=str(TEMPLATE_DIR / "cookiecutter.json"),
+        extra_context=json.loads(combination_json),
+    )
+    return prompt_for_config(context, no_input=True)
+
+
+def full_answers(combination: dict) -> dict:
+    """Every answer of a combination, derived defaults rendered as cookiecutter renders them."""
+    return dict(_full_answers(json.dumps(combination, sort_keys=True)))
 
 
 def pytest_configure(config):

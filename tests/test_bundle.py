@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cookiecutter.generate import generate_context
-from cookiecutter.prompt import prompt_for_config
+from conftest import full_answers
 from databricks.bundles.experiments import MlflowExperiment
 from databricks.bundles.jobs import Job
 from databricks.bundles.registered_models import RegisteredModel
@@ -48,14 +47,6 @@ MONITORING_TASKS = [("monitor", "monitor-model"), ("retraining_needed", None), (
 def task_value(task: str, key: str) -> str:
     """The dynamic reference to a task value, as Databricks writes it (in double braces)."""
     return "{" * 2 + f"tasks.{task}.values.{key}" + "}" * 2
-
-
-def answers_for(combination: dict) -> dict:
-    """Every answer of a combination, defaults rendered as cookiecutter renders them."""
-    context = generate_context(
-        context_file=str(TEMPLATE_DIR / "cookiecutter.json"), extra_context=combination
-    )
-    return prompt_for_config(context, no_input=True)
 
 
 def read_yaml(path: Path) -> dict:
@@ -95,7 +86,7 @@ def runner_of(project: Path):
 
 @pytest.fixture
 def answers(combination):
-    return answers_for(combination)
+    return full_answers(combination)
 
 
 @pytest.fixture

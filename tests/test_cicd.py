@@ -12,14 +12,12 @@ import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import pytest
 import yaml
 from combinations import COMBINATIONS, combination_id
-from cookiecutter.generate import generate_context
-from cookiecutter.prompt import prompt_for_config
+from conftest import full_answers
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
@@ -128,17 +126,7 @@ class Command:
         return self.line.startswith("databricks ")
 
 
-@cache
-def answers_of(combination_key: str) -> dict:
-    combination = json.loads(combination_key)
-    context = generate_context(
-        context_file=str(TEMPLATE_DIR / "cookiecutter.json"), extra_context=combination
-    )
-    return prompt_for_config(context, no_input=True)
-
-
-def answers(combination: dict) -> dict:
-    return answers_of(json.dumps(combination, sort_keys=True))
+answers = full_answers
 
 
 def load_yaml(path: Path) -> dict:

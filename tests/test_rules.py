@@ -2,6 +2,7 @@
 
 import pre_gen_project as rules
 import pytest
+from conftest import full_answers
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -108,29 +109,8 @@ def test_choices_accept_only_their_values(name):
 
 
 def default_answers() -> dict:
-    return {
-        name: (rules.CHOICES[name][0] if name in rules.CHOICES else value)
-        for name, value in {
-            "project_name": "My MLOps Project",
-            "project_slug": "my-mlops-project",
-            "package_name": "my_mlops_project",
-            "description": "A project",
-            "author_name": "Me",
-            "databricks_dev_workspace_host": "",
-            "databricks_staging_workspace_host": "https://adb-1.1.azuredatabricks.net",
-            "databricks_prod_workspace_host": "https://adb-2.2.azuredatabricks.net",
-            "default_branch": "main",
-            "release_branch": "release",
-            "read_user_group": "users",
-            "model_read_group": "account users",
-            "dev_catalog": "dev",
-            "test_catalog": "test",
-            "staging_catalog": "staging",
-            "prod_catalog": "prod",
-            "schema_name": "my_mlops_project",
-            **{choice: "" for choice in rules.CHOICES},
-        }.items()
-    }
+    """The template's own defaults, as cookiecutter renders them."""
+    return full_answers({})
 
 
 def test_defaults_have_no_problems_or_warnings():
