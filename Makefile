@@ -4,10 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO_DIR := build/demo
+# The Databricks CLI and its fake workspace, built from Go sources once per CLI version.
+DATABRICKS_TOOLS := .cache/databricks-tools
 # The generated project is linted by the tests, after baking.
 LINTED := hooks mlops_stack scripts tests
 
-.PHONY: install test lint demo benchmark clean
+.PHONY: install databricks-tools test lint demo benchmark clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +19,10 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-test: $(INSTALLED)
+databricks-tools:
+	scripts/build-databricks-tools.sh $(DATABRICKS_TOOLS) >/dev/null
+
+test: $(INSTALLED) databricks-tools
 	$(BIN)/python -m pytest -n auto
 
 lint: $(INSTALLED)
@@ -32,5 +37,6 @@ demo: $(INSTALLED)
 benchmark: $(INSTALLED)
 	$(BIN)/python scripts/benchmark_bake.py
 
+# Leaves the built Databricks CLI in .cache/ (rebuilding takes minutes); delete it by hand.
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .hypothesis
