@@ -178,6 +178,7 @@ def test_deploy_creates_what_the_bundle_declares_and_destroy_removes_it(deployme
     check_experiment(deployment, experiment_id)
     model_name = resources["registered_models"]["model"]["id"]
     check_registered_model(deployment, model_name)
+    check_jobs_name_the_deployed_model_and_experiment(jobs, model_name, experiment_id, cli)
     check_local_runner_runs_the_deployed_jobs(deployment, jobs, job_ids)
 
     cli.run("bundle", "destroy", "-t", target, "--auto-approve")
@@ -240,6 +241,22 @@ def check_registered_model(deployment: Deployment, full_name: str) -> None:
     grants = deployment.cli.json("grants", "get", "function", full_name)
     privileges = {g["principal"]: set(g["privileges"]) for g in grants["privilege_assignments"]}
     assert privileges[answers["model_read_group"]] == {"EXECUTE"}
+
+
+def check_jobs_name_the_deployed_model_and_experiment(
+    jobs: dict[str, dict], model_name: str, experiment_id: str, cli: Cli
+) -> None:
+    """Steps get the names the CLI deployed (in development mode: the prefixed copies)."""
+    model = cli.json("registered-models", "get", model_name)["name"]
+    experiment = cli.json("experiments", "get-experiment", experiment_id)["experiment"]["name"]
+    arguments = [
+        task["python_wheel_task"]["named_parameters"]
+        for job in jobs.values()
+        for task in job["settings"]["tasks"]
+        if "python_wheel_task" in task
+    ]
+    assert {a["model-name"] for a in arguments if "model-name" in a} == {model}
+    assert {a["experiment-name"] for a in arguments if "experiment-name" in a} == {experiment}
 
 
 def check_wheel_tasks(deployment: Deployment, settings: dict) -> None:
