@@ -188,6 +188,8 @@ def test_deploy_creates_what_the_bundle_declares_and_destroy_removes_it(deployme
     experiment = cli.run("experiments", "get-experiment", experiment_id, check=False)
     assert experiment.returncode != 0 or '"lifecycle_stage": "deleted"' in experiment.stdout
     assert cli.run("registered-models", "get", model_name, check=False).returncode != 0
+    root_path = config["workspace"]["root_path"]  # the uploaded files, wheel and state
+    assert cli.run("workspace", "get-status", root_path, check=False).returncode != 0
 
 
 def check_job(deployment: Deployment, key: str, job: dict, permissions: dict) -> None:
