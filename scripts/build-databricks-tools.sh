@@ -9,7 +9,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-cache_dir="${1:-.cache/databricks-tools}"
+mkdir -p "${1:-.cache/databricks-tools}"
+cache_dir="$(cd "${1:-.cache/databricks-tools}" && pwd)"
 module_dir="tools/fake-workspace"
 
 if ! command -v go >/dev/null; then
@@ -25,7 +26,6 @@ if [[ -x "$target/databricks" && -x "$target/fake-workspace" ]]; then
 fi
 
 echo "Building Databricks CLI $version and the fake workspace (first run only, a few minutes)..." >&2
-mkdir -p "$cache_dir"
 staging="$(mktemp -d "$cache_dir/.build-XXXXXX")"
 trap 'rm -rf "$staging"' EXIT
 started=$SECONDS
@@ -34,8 +34,8 @@ started=$SECONDS
   # The version the CLI reports, as in its release builds.
   go build -buildvcs=false -trimpath \
     -ldflags "-X github.com/databricks/cli/internal/build.buildVersion=${version#v}" \
-    -o "$OLDPWD/$staging/databricks" github.com/databricks/cli
-  go build -buildvcs=false -trimpath -o "$OLDPWD/$staging/fake-workspace" .
+    -o "$staging/databricks" github.com/databricks/cli
+  go build -buildvcs=false -trimpath -o "$staging/fake-workspace" .
 )
 rm -rf "$target"
 mv "$staging" "$target"
