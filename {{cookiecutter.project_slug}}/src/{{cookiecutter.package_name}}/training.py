@@ -7,7 +7,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import sklearn
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types import ColSpec, Schema
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from threadpoolctl import threadpool_limits
@@ -49,6 +50,17 @@ def fit_model(train: pd.DataFrame, params: dict) -> HistGradientBoostingRegresso
     # (Spark's JVM shares the cores) their spinning barriers can slow fitting a hundredfold.
     with threadpool_limits(limits=1, user_api="openmp"):
         return model.fit(train[FEATURE_COLUMNS], train[LABEL])
+
+
+def model_signature(features: pd.DataFrame, predictions: np.ndarray) -> ModelSignature:
+    """Every feature column is required; its values may be missing (NaN or null).
+
+    Inferred from rows alone, a column holding NaN is marked optional, so a request without it
+    would pass the signature check and fail inside the model instead.
+    """
+    inferred = infer_signature(features, predictions)
+    inputs = Schema([ColSpec(spec.type, spec.name, required=True) for spec in inferred.inputs])
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs)
 
 
 def regression_metrics(actual: pd.Series, predicted: np.ndarray) -> dict[str, float]:
@@ -95,7 +107,7 @@ def train(
         info = mlflow.sklearn.log_model(
             model,
             name="model",
-            signature=infer_signature(features.head(100), model.predict(features.head(100))),
+            signature=model_signature(features.head(100), model.predict(features.head(100))),
             input_example=features.head(5),
             registered_model_name=name,
             serialization_format="cloudpickle",
