@@ -285,6 +285,8 @@ def shown(value: object) -> str:
     if not isinstance(value, str):
         return repr(value)
     text = repr(value) if len(value) <= 60 else f"{value[:50]!r}... ({len(value)} characters)"
+    # repr escapes what Python deems unprintable; blank letters it prints as they are.
+    text = "".join(f"\\u{ord(char):04x}" if char in BLANK_LETTERS else char for char in text)
     unusual = list(dict.fromkeys(character for character in value if not character.isascii()))
     if not unusual:
         return text

@@ -60,15 +60,29 @@ def unsafe_text(answers: dict, where: str = "", examples: dict | None = None) ->
     return problems
 
 
+KINDS = {
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "a mapping",
+    type(None): "null",
+}
+
+
 def not_text(answers: dict, variables: dict, where: str, examples: dict) -> list[str]:
     """Values of text answers that are not text: YAML reads 1.10 as the number 1.1 and 0x10 as
     16, and cookiecutter would turn them into other text than was written."""
     return [
-        f"{name}: {value!r}{where} is not text (YAML read it as {type(value).__name__}): write "
-        f"it in quotes{example_of(name, examples)}"
+        f"{name}: {value!r}{where} is {kind(value)}, not text: write it in quotes"
+        f"{example_of(name, examples)}"
         for name, value in answers.items()
         if isinstance(variables.get(name), (str, list)) and not isinstance(value, str)
     ]
+
+
+def kind(value: object) -> str:
+    return KINDS.get(type(value), type(value).__name__)
 
 
 def unknown_or_unlisted(

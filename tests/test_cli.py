@@ -158,13 +158,13 @@ def test_a_config_file_gives_defaults_that_the_command_line_overrides(mlops_stac
         ),
         pytest.param(
             {"release_branch": 1.10},
-            "release_branch: 1.1 (from the config file) is not text (YAML read it as float): "
-            "write it in quotes. Example: release_branch=release",
+            "release_branch: 1.1 (from the config file) is a number, not text: write it in "
+            "quotes. Example: release_branch=release",
             id="a-number-yaml-changed",
         ),
         pytest.param(
             {"dev_catalog": ["dev"]},
-            "dev_catalog: ['dev'] (from the config file) is not text (YAML read it as list)",
+            "dev_catalog: ['dev'] (from the config file) is a list, not text",
             id="a-list",
         ),
         pytest.param(
