@@ -5,15 +5,19 @@ Runs offline inside the new project directory and never installs, pushes or call
 
 import json
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 PACKAGE_DIR = f"src/{ANSWERS['package_name']}"
+# The templates include monitoring exactly when the answer is "yes": so does this hook.
+MONITORING = ANSWERS["include_monitoring"] == "yes"
 
 # Paths (relative to the project root) to delete, keyed by a description of when they are unused.
 UNUSED_PATHS = {
     "monitoring is off": (
-        ANSWERS["include_monitoring"] == "no",
+        not MONITORING,
         [
             f"{PACKAGE_DIR}/monitoring.py",
             "tests/test_monitoring.py",
@@ -34,6 +38,14 @@ UNUSED_PATHS = {
         [".gitlab-ci.yml"],
     ),
 }
+
+
+def forget_rendered_copy() -> None:
+    """Cookiecutter runs this hook from a copy rendered into the temporary folder, every answer
+    included, and never deletes it. Python has read the whole file by now: delete it."""
+    script = Path(sys.argv[0]).resolve()
+    if script.parent == Path(tempfile.gettempdir()).resolve() and script.name.startswith("tmp"):
+        script.unlink(missing_ok=True)
 
 
 def remove(relative_path: str) -> None:
@@ -57,6 +69,7 @@ Then read docs/ci-cd-setup.md to connect CI/CD and your Databricks workspaces.
 
 
 def main() -> None:
+    forget_rendered_copy()
     for unused, paths in UNUSED_PATHS.values():
         if unused:
             for path in paths:

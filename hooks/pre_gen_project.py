@@ -1,15 +1,25 @@
 """Check every answer before anything is written.
 
 Each rule is a plain function that returns the value when it is valid and raises `InvalidAnswer`
-otherwise; `review` applies them to a whole set of answers, and `main` prints one line per problem
-and exits 1. The answers are read as JSON data: no value is ever pasted into this file's source.
+otherwise; `RULES` pairs every answer with its rule and a valid example. `review` applies them to
+a whole set of answers, and `main` prints one line per problem and exits 1. The answers are read
+as JSON data: no value is ever pasted into this file's source.
 """
 
+import difflib
 import json
 import keyword
 import re
 import sys
+import tempfile
+import unicodedata
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
+
+from slugify import slugify  # cookiecutter's own dependency, the filter of cookiecutter.json
 
 # Cookiecutter renders this file with Jinja: only the next line is a template (tojson escapes
 # quotes, so no answer can end the raw string); the raw block keeps the rest verbatim.
@@ -30,105 +40,137 @@ CLOUD_DOMAINS = {
     "gcp": (".gcp.databricks.com",),
 }
 
-# Packages the generated project imports: a package of the same name would shadow them.
-DEPENDENCY_NAMES = {"mlflow", "pyspark", "sklearn", "pandas", "numpy", "databricks", "yaml"}
+# Packages the generated project imports or runs on: a package of the same name would shadow them.
+DEPENDENCY_NAMES = {
+    "cloudpickle",
+    "databricks",
+    "joblib",
+    "mlflow",
+    "numpy",
+    "pandas",
+    "py4j",
+    "pyarrow",
+    "pyspark",
+    "pytest",
+    "scipy",
+    "sklearn",
+    "threadpoolctl",
+    "yaml",
+}
+# The generated project's own top-level folders and test module: a package named like one of
+# them is shadowed by it, or shadows it, depending on the working directory.
+PROJECT_NAMES = {"conftest", "docs", "resources", "scripts", "src", "tests"}
+
+# Unity Catalog names Databricks reserves (SQL reference, "Reserved words and schemas"), and the
+# catalogs every workspace already has, which cannot hold a project's tables and models.
+UC_RESERVED_PREFIXES = ("sys", "databricks")
+UC_RESERVED_NAMES = {"information_schema", "builtin", "session"}
+UC_WORKSPACE_CATALOGS = {"hive_metastore", "samples"}
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
 UC_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
-HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", re.IGNORECASE)
+HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", re.IGNORECASE | re.ASCII)
 BRANCH_CHARACTERS = re.compile(r"[A-Za-z0-9._/-]+")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-JINJA = re.compile(r"\{[{%#]")
+TEMPLATE_SYNTAX = re.compile(r"\{[{%#]")
+# Controls, format characters (zero-width spaces, direction overrides), line and paragraph
+# separators, surrogates, private-use and unassigned code points: invisible, or line breaks to
+# YAML, in every answer.
+INVISIBLE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+# Letters and symbols that render as blank space.
+BLANK_LETTERS = {"\u115f", "\u1160", "\u2800", "\u3164", "\uffa0"}
 
 
 class InvalidAnswer(ValueError):
-    """An answer broke a rule; `rule` says which, `example` shows a valid value."""
+    """An answer broke a rule; `rule` says which."""
 
-    def __init__(self, rule: str, example: str):
+    def __init__(self, rule: str):
         super().__init__(rule)
         self.rule = rule
-        self.example = example
 
 
 def plain_text(value: str) -> str:
-    """Every answer: no template syntax and no control characters."""
-    if JINJA.search(value):
-        raise InvalidAnswer("must not contain template syntax ({{, {% or {#)", "Fraud Detection")
-    if CONTROL.search(value):
+    """Every answer: no template syntax and no control or invisible characters."""
+    if TEMPLATE_SYNTAX.search(value):
+        raise InvalidAnswer("must not contain template syntax ({{, {% or {#)")
+    if any(is_invisible(character) for character in value):
         raise InvalidAnswer(
-            "must not contain control characters (tabs, newlines)", "Fraud Detection"
+            "must not contain control or invisible characters (tabs, line breaks, zero-width "
+            "or direction marks)"
         )
     return value
 
 
+def is_invisible(character: str) -> bool:
+    return unicodedata.category(character) in INVISIBLE_CATEGORIES or character in BLANK_LETTERS
+
+
 def title(value: str) -> str:
     if not value.strip():
-        raise InvalidAnswer("must not be empty", "Fraud Detection")
+        raise InvalidAnswer("must not be empty")
     if len(value) > 100:
-        raise InvalidAnswer("must be at most 100 characters", "Fraud Detection")
+        raise InvalidAnswer("must be at most 100 characters")
     return value
 
 
 def project_slug(value: str) -> str:
     if not SLUG.fullmatch(value):
         raise InvalidAnswer(
-            "must be lowercase letters and digits in words joined by single hyphens, "
-            "starting with a letter",
-            "fraud-detection",
+            "must be lowercase letters a-z and digits in words joined by single hyphens, "
+            "starting with a letter"
         )
     if not 2 <= len(value) <= 64:
-        raise InvalidAnswer("must be 2 to 64 characters long", "fraud-detection")
+        raise InvalidAnswer("must be 2 to 64 characters long")
     return value
 
 
 def package_name(value: str) -> str:
     if not PACKAGE.fullmatch(value):
         raise InvalidAnswer(
-            "must be a Python identifier of lowercase letters, digits and underscores, "
-            "starting with a letter",
-            "fraud_detection",
+            "must be a Python identifier of lowercase letters a-z, digits and underscores, "
+            "starting with a letter"
         )
     if len(value) > 64:
-        raise InvalidAnswer("must be at most 64 characters long", "fraud_detection")
+        raise InvalidAnswer("must be at most 64 characters long")
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
-        raise InvalidAnswer("is a Python keyword", "fraud_detection")
+        raise InvalidAnswer("is a Python keyword")
     if value in sys.stdlib_module_names:
-        raise InvalidAnswer("would shadow a standard-library module", "fraud_detection")
+        raise InvalidAnswer("would shadow a standard-library module")
     if value in DEPENDENCY_NAMES:
-        raise InvalidAnswer("would shadow a package the project depends on", "fraud_detection")
+        raise InvalidAnswer("would shadow a package the project depends on")
+    if value in PROJECT_NAMES:
+        raise InvalidAnswer(f"collides with the project's own {value} folder or module")
     return value
 
 
-def one_of(choices: tuple[str, ...]):
+def one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
     def choice(value: str) -> str:
         if value not in choices:
-            raise InvalidAnswer(f"must be one of {', '.join(choices)}", choices[0])
+            raise InvalidAnswer(f"must be one of {', '.join(choices)}")
         return value
 
     return choice
 
 
 def workspace_host(value: str) -> str:
-    example = "https://adb-1234567890123456.7.azuredatabricks.net"
     if not value.startswith("https://"):
-        raise InvalidAnswer("must start with https://", example)
+        raise InvalidAnswer("must start with https://")
     try:
         parts = urlsplit(value)
         port = parts.port
     except ValueError:
-        raise InvalidAnswer("is not a valid URL", example) from None
+        raise InvalidAnswer("is not a valid URL") from None
     host = parts.netloc
     if parts.username is not None or port is not None or ":" in host:
-        raise InvalidAnswer("must hold only a host name: no user, password or port", example)
+        raise InvalidAnswer("must hold only a host name: no user, password or port")
     if value != f"https://{host}":
-        raise InvalidAnswer(f"must end after the host name: use https://{host}", example)
+        raise InvalidAnswer(f"must end after the host name: use https://{host}")
     labels = host.split(".")
     if len(host) > 253 or len(labels) < 2:
-        raise InvalidAnswer("must name a full host, such as a workspace URL", example)
+        raise InvalidAnswer("must name a full host, such as a workspace URL")
     if not all(HOST_LABEL.fullmatch(label) and len(label) <= 63 for label in labels):
         raise InvalidAnswer(
-            "must be a valid host name (letters, digits and inner hyphens between dots)", example
+            "must be a valid host name (letters a-z, digits and inner hyphens between dots)"
         )
     return value
 
@@ -139,23 +181,20 @@ def optional_workspace_host(value: str) -> str:
 
 def git_branch(value: str) -> str:
     """The rules of `git check-ref-format --branch`, then a character set safe in CI files."""
-    example = "main"
     components = value.split("/")
     if not value or value in ("@", "HEAD") or value.startswith("-"):
-        raise InvalidAnswer("is not a valid git branch name", example)
+        raise InvalidAnswer("is not a valid git branch name")
     if ".." in value or "@{" in value or value.endswith("."):
-        raise InvalidAnswer("must not contain '..' or '@{' or end with '.'", example)
+        raise InvalidAnswer("must not contain '..' or '@{' or end with '.'")
     if any(not part or part.startswith(".") or part.endswith(".lock") for part in components):
         raise InvalidAnswer(
             "must not start or end with '/', hold '//', or have a part starting with '.' "
-            "or ending with '.lock'",
-            example,
+            "or ending with '.lock'"
         )
     if not BRANCH_CHARACTERS.fullmatch(value):
         raise InvalidAnswer(
-            "may hold only letters, digits and . _ - / (other characters are special in "
-            "git or in CI branch filters)",
-            example,
+            "may hold only letters a-z, A-Z, digits and . _ - / (other characters are special "
+            "in git or in CI branch filters)"
         )
     return value
 
@@ -163,22 +202,35 @@ def git_branch(value: str) -> str:
 def uc_identifier(value: str) -> str:
     if not UC_IDENTIFIER.fullmatch(value) or len(value) > 255:
         raise InvalidAnswer(
-            "must be a Unity Catalog name: lowercase letters, digits and underscores, "
-            "not starting with a digit",
-            "ml_prod",
+            "must be a Unity Catalog name: lowercase letters a-z, digits and underscores, "
+            "not starting with a digit"
+        )
+    if value in UC_RESERVED_NAMES or value.lstrip("_").startswith(UC_RESERVED_PREFIXES):
+        raise InvalidAnswer(
+            "is reserved by Databricks (information_schema, builtin, session and names "
+            "starting with sys or databricks)"
+        )
+    return value
+
+
+def uc_catalog(value: str) -> str:
+    if uc_identifier(value) in UC_WORKSPACE_CATALOGS:
+        raise InvalidAnswer(
+            "is a catalog every workspace already has (the legacy Hive metastore or the "
+            "read-only samples): use a Unity Catalog catalog of your own"
         )
     return value
 
 
 def group_name(value: str) -> str:
     if not value.strip():
-        raise InvalidAnswer("must not be empty", "account users")
+        raise InvalidAnswer("must not be empty")
     if value != value.strip():
-        raise InvalidAnswer("must not start or end with spaces", "account users")
+        raise InvalidAnswer("must not start or end with spaces")
     if any(quote in value for quote in "'\"`"):
-        raise InvalidAnswer("must not contain quotes", "account users")
+        raise InvalidAnswer("must not contain quotes")
     if len(value) > 255:
-        raise InvalidAnswer("must be at most 255 characters", "account users")
+        raise InvalidAnswer("must be at most 255 characters")
     return value
 
 
@@ -186,46 +238,119 @@ def any_text(value: str) -> str:
     return value
 
 
+class Rule(NamedTuple):
+    check: Callable[[str], str]
+    example: str  # a valid value, shown with every problem
+
+
+AZURE_HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
 RULES = {
-    "project_name": title,
-    "project_slug": project_slug,
-    "package_name": package_name,
-    "description": any_text,
-    "author_name": any_text,
-    "cloud": one_of(CHOICES["cloud"]),
-    "cicd_platform": one_of(CHOICES["cicd_platform"]),
-    "databricks_dev_workspace_host": optional_workspace_host,
-    "databricks_staging_workspace_host": workspace_host,
-    "databricks_prod_workspace_host": workspace_host,
-    "default_branch": git_branch,
-    "release_branch": git_branch,
-    "read_user_group": group_name,
-    "model_read_group": group_name,
-    "dev_catalog": uc_identifier,
-    "test_catalog": uc_identifier,
-    "staging_catalog": uc_identifier,
-    "prod_catalog": uc_identifier,
-    "schema_name": uc_identifier,
-    "compute": one_of(CHOICES["compute"]),
-    "include_monitoring": one_of(CHOICES["include_monitoring"]),
+    "project_name": Rule(title, "Fraud Detection"),
+    "project_slug": Rule(project_slug, "fraud-detection"),
+    "package_name": Rule(package_name, "fraud_detection"),
+    "description": Rule(any_text, "Scores card payments for fraud"),
+    "author_name": Rule(any_text, "ML Engineering"),
+    "cloud": Rule(one_of(CHOICES["cloud"]), "aws"),
+    "cicd_platform": Rule(one_of(CHOICES["cicd_platform"]), "github_actions"),
+    "databricks_dev_workspace_host": Rule(optional_workspace_host, AZURE_HOST),
+    "databricks_staging_workspace_host": Rule(workspace_host, AZURE_HOST),
+    "databricks_prod_workspace_host": Rule(workspace_host, AZURE_HOST),
+    "default_branch": Rule(git_branch, "main"),
+    "release_branch": Rule(git_branch, "release"),
+    "read_user_group": Rule(group_name, "data-scientists"),
+    "model_read_group": Rule(group_name, "account users"),
+    "dev_catalog": Rule(uc_catalog, "ml_dev"),
+    "test_catalog": Rule(uc_catalog, "ml_test"),
+    "staging_catalog": Rule(uc_catalog, "ml_staging"),
+    "prod_catalog": Rule(uc_catalog, "ml_prod"),
+    "schema_name": Rule(uc_identifier, "fraud_detection"),
+    "compute": Rule(one_of(CHOICES["compute"]), "classic"),
+    "include_monitoring": Rule(one_of(CHOICES["include_monitoring"]), "no"),
+}
+EXAMPLES = {name: rule.example for name, rule in RULES.items()}
+HOST_ANSWERS = [name for name in RULES if name.endswith("_workspace_host")]
+
+# Answers whose default cookiecutter.json derives from another answer, and how: when such an
+# answer still holds its derived value, its problem is the problem of the answer it came from.
+DERIVED = {
+    "project_slug": ("project_name", lambda name: slugify(name) or "-"),
+    "package_name": ("project_slug", lambda slug: slug.replace("-", "_")),
+    "schema_name": ("package_name", str.lower),
 }
 
-HOST_ANSWERS = [name for name in RULES if name.endswith("_workspace_host")]
+
+def shown(value: object) -> str:
+    """The value as Python would write it, shortened, and naming any character outside ASCII:
+    a Cyrillic 'с' looks like a Latin 'c' in print."""
+    if not isinstance(value, str):
+        return repr(value)
+    text = repr(value) if len(value) <= 60 else f"{value[:50]!r}... ({len(value)} characters)"
+    # repr escapes what Python deems unprintable; blank letters it prints as they are.
+    text = "".join(f"\\u{ord(char):04x}" if char in BLANK_LETTERS else char for char in text)
+    unusual = list(dict.fromkeys(character for character in value if not character.isascii()))
+    if not unusual:
+        return text
+    names = [
+        f"U+{ord(character):04X} {unicodedata.name(character, 'unnamed character')}"
+        for character in unusual[:3]
+    ]
+    more = f" and {len(unusual) - 3} more" if len(unusual) > 3 else ""
+    return f"{text} (holds {', '.join(names)}{more})"
 
 
 def problem(name: str, value: object, rule: str, example: str) -> str:
-    return f"{name}: {value!r} {rule}. Example: {name}={example}"
+    return f"{name}: {shown(value)} {rule}. Example: {name}={example}"
 
 
-def check_answer(name: str, value: object) -> str | None:
-    """The problem with one answer, or None when it is valid."""
+def rule_broken(name: str, value: object) -> str | None:
+    """The rule that one answer breaks on its own, or None when it is valid."""
+    if isinstance(value, bool):
+        return (
+            "is a YAML boolean (an unquoted yes, no, true or false in a config file): "
+            "write it in quotes"
+        )
     if not isinstance(value, str):
-        return problem(name, value, "must be text", "...")
+        return f"must be text, not {type(value).__name__}"
     try:
-        RULES[name](plain_text(value))
+        RULES[name].check(plain_text(value))
     except InvalidAnswer as error:
-        return problem(name, value, error.rule, error.example)
+        return error.rule
     return None
+
+
+def derived_from(answers: dict, name: str) -> str | None:
+    """The answer that `name` still holds the derived value of, if any."""
+    source, derive = DERIVED.get(name, (None, None))
+    value, origin = answers.get(name), answers.get(source)
+    if isinstance(value, str) and isinstance(origin, str) and value == derive(origin):
+        return source
+    return None
+
+
+def own_problems(answers: dict) -> dict[str, str]:
+    """A problem line per invalid answer; a derived value is blamed on the answer it came from
+    (a name with no letters shows up in its slug, but the user typed the name)."""
+    broken = {
+        name: rule
+        for name in RULES
+        if name in answers and (rule := rule_broken(name, answers[name]))
+    }
+    problems = {}
+    for name, rule in broken.items():
+        root = name
+        while (source := derived_from(answers, root)) is not None:
+            root = source
+        if root == name:
+            problems[name] = problem(name, answers[name], rule, EXAMPLES[name])
+        elif root not in broken and root not in problems:
+            problems[root] = problem(
+                root,
+                answers[root],
+                f"gives {name} {shown(answers[name])}, which {rule}; change {root} or give "
+                f"{name} yourself",
+                EXAMPLES[root],
+            )
+    return problems
 
 
 def check_relations(valid: dict) -> list[str]:
@@ -253,35 +378,92 @@ def host_warnings(valid: dict) -> list[str]:
     ]
 
 
+def unknown(name: str, value: object) -> str:
+    close = difflib.get_close_matches(name, list(RULES), n=1)
+    if not close:
+        return (
+            f"{name}: {shown(value)} is not an answer of this template (its answers: "
+            f"{', '.join(RULES)})"
+        )
+    guess = close[0]
+    return (
+        f"{name}: {shown(value)} is not an answer of this template (did you mean {guess}?). "
+        f"Example: {guess}={EXAMPLES[guess]}"
+    )
+
+
 def review(answers: dict) -> tuple[list[str], list[str]]:
     """All problems and warnings for a set of answers; keys starting with '_' are internal."""
-    missing = [problem(name, None, "is missing", "...") for name in RULES if name not in answers]
-    unknown = [
-        problem(name, answers[name], "is not an answer of this template", "see README.md")
-        for name in answers
+    missing = [
+        problem(name, None, "is missing", EXAMPLES[name]) for name in RULES if name not in answers
+    ]
+    strangers = [
+        unknown(name, value)
+        for name, value in answers.items()
         if name not in RULES and not name.startswith("_")
     ]
-    invalid = {
-        name: found
+    invalid = own_problems(answers)
+    valid = {
+        name: answers[name]
         for name in RULES
-        if name in answers and (found := check_answer(name, answers[name]))
+        if name in answers and rule_broken(name, answers[name]) is None
     }
-    valid = {name: answers[name] for name in RULES if name in answers and name not in invalid}
-    problems = missing + unknown + list(invalid.values()) + check_relations(valid)
+    problems = missing + strangers + list(invalid.values()) + check_relations(valid)
     return problems, host_warnings(valid)
 
 
+def forget_rendered_copy() -> None:
+    """Cookiecutter runs this hook from a copy rendered into the temporary folder, every answer
+    included, and never deletes it. Python has read the whole file by now: delete it."""
+    script = Path(sys.argv[0]).resolve()
+    if script.parent == Path(tempfile.gettempdir()).resolve() and script.name.startswith("tmp"):
+        script.unlink(missing_ok=True)
+
+
+def folder_left_behind(answers: dict) -> Path | None:
+    """The outermost folder cookiecutter made for a project_slug holding '/' before this check
+    ran: on a refusal it removes only the project folder itself (the working directory)."""
+    output = Path(str(answers.get("_output_dir", ""))).resolve()
+    child, outermost = Path.cwd(), None
+    for folder in child.parents:
+        if output not in folder.parents or [entry.name for entry in folder.iterdir()] != [
+            child.name
+        ]:
+            break
+        child = outermost = folder
+    return outermost
+
+
+def cookiecutter_prints_a_traceback() -> bool:
+    """Cookiecutter 2.7 and later log a refusing hook with a traceback of their own."""
+    try:
+        major, minor = (int(part) for part in version("cookiecutter").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return False
+    return (major, minor) >= (2, 7)
+
+
 def main() -> int:
+    forget_rendered_copy()
     answers = json.loads(ANSWERS_JSON)
     problems, warnings = review(answers)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if problems:
-        print("The answers need fixing before the project can be generated:", file=sys.stderr)
-        for line in problems:
-            print(f"  {line}", file=sys.stderr)
-        return 1
-    return 0
+    if not problems:
+        return 0
+    print("The answers need fixing before the project can be generated:", file=sys.stderr)
+    for line in problems:
+        print(f"  {line}", file=sys.stderr)
+    leftover = folder_left_behind(answers)
+    if leftover:
+        print(f"note: cookiecutter made {leftover} before this check: remove it", file=sys.stderr)
+    if cookiecutter_prints_a_traceback():
+        print(
+            "note: cookiecutter 2.7 and later print a traceback after this; it reports this "
+            "refusal, nothing more (`mlops-stack new`, or cookiecutter>=2.6,<2.7, end here)",
+            file=sys.stderr,
+        )
+    return 1
 
 
 if __name__ == "__main__":

@@ -44,32 +44,62 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
     return answers
 
 
-def unsafe_text(answers: dict, where: str = "") -> list[str]:
+def unsafe_text(answers: dict, where: str = "", examples: dict | None = None) -> list[str]:
     """Answers cookiecutter would execute or mangle: template syntax, control characters."""
     problems = []
     for name, value in answers.items():
         if not isinstance(value, str):
             continue
         if TEMPLATE_SYNTAX.search(value):
-            problems.append(
-                f"{name}: {value!r}{where} must not contain template syntax ({{{{, {{% or {{#)"
-            )
+            rule = "must not contain template syntax ({{, {% or {#)"
         elif CONTROL.search(value):
-            problems.append(
-                f"{name}: {value!r}{where} must not contain control characters (tabs, newlines)"
-            )
+            rule = "must not contain control characters (tabs, newlines)"
+        else:
+            continue
+        problems.append(f"{name}: {value!r}{where} {rule}{example_of(name, examples)}")
     return problems
 
 
-def unknown_or_unlisted(answers: dict, variables: dict, where: str = "") -> list[str]:
+KINDS = {
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "a mapping",
+    type(None): "null",
+}
+
+
+def not_text(answers: dict, variables: dict, where: str, examples: dict) -> list[str]:
+    """Values of text answers that are not text: YAML reads 1.10 as the number 1.1 and 0x10 as
+    16, and cookiecutter would turn them into other text than was written."""
+    return [
+        f"{name}: {value!r}{where} is {kind(value)}, not text: write it in quotes"
+        f"{example_of(name, examples)}"
+        for name, value in answers.items()
+        if isinstance(variables.get(name), (str, list)) and not isinstance(value, str)
+    ]
+
+
+def kind(value: object) -> str:
+    return KINDS.get(type(value), type(value).__name__)
+
+
+def unknown_or_unlisted(
+    answers: dict, variables: dict, where: str = "", examples: dict | None = None
+) -> list[str]:
     """Names the template does not ask for, and values outside a choice list."""
     names = [name for name in variables if not name.startswith("_")]
     problems = []
     for name, value in answers.items():
         if name not in variables or name.startswith("_"):
             close = difflib.get_close_matches(name, names, n=1)
-            hint = f"did you mean {close[0]}?" if close else f"its answers: {', '.join(names)}"
-            problems.append(f"{name}{where}: not an answer of this template ({hint})")
+            hint = (
+                f"did you mean {close[0]}?){example_of(close[0], examples)}"
+                if close
+                else f"its answers: {', '.join(names)})"
+            )
+            problems.append(f"{name}{where}: not an answer of this template ({hint}")
         elif isinstance(variables[name], list) and value not in variables[name]:
             choices = ", ".join(map(str, variables[name]))
             problems.append(
@@ -77,6 +107,57 @@ def unknown_or_unlisted(answers: dict, variables: dict, where: str = "") -> list
                 f"Example: {name}={variables[name][0]}"
             )
     return problems
+
+
+def example_of(name: str, examples: dict | None) -> str:
+    """'. Example: name=value' when a valid value for `name` is known."""
+    example = (examples or {}).get(name)
+    return f". Example: {name}={example}" if example is not None else ""
+
+
+def examples_of(variables: dict, rules: ModuleType | None) -> dict:
+    """A valid value per answer: the template's own examples, else its plain defaults."""
+    examples = {}
+    for name, default in variables.items():
+        if isinstance(default, list) and default:
+            default = default[0]
+        if isinstance(default, str) and default and not TEMPLATE_SYNTAX.search(default):
+            examples[name] = default
+    return {**examples, **getattr(rules, "EXAMPLES", {})}
+
+
+def yes_no_answers(variables: dict) -> set[str]:
+    """Answers whose values are yes or no (YAML reads an unquoted yes or no as a boolean)."""
+    yes_no = {"yes", "no"}
+    return {
+        name
+        for name, default in variables.items()
+        if (isinstance(default, str) and default in yes_no)
+        or (isinstance(default, list) and set(default) == yes_no)
+    }
+
+
+def read_booleans(answers: dict, yes_no: set[str]) -> dict:
+    """A real boolean given for a yes/no answer means yes or no."""
+    return {
+        name: ("yes" if value else "no") if name in yes_no and isinstance(value, bool) else value
+        for name, value in answers.items()
+    }
+
+
+def misspelt_in_config(defaults: dict, variables: dict) -> list[str]:
+    """Config-file names close to an answer's name: cookiecutter ignores names it does not know
+    (a user's config may hold other templates' answers, so only likely typos are noted)."""
+    names = [name for name in variables if not name.startswith("_")]
+    notes = []
+    for name in defaults:
+        close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.8)
+        if name not in variables and close:
+            notes.append(
+                f"the config file's default_context names {name}, which this template does "
+                f"not ask for (ignored): did you mean {close[0]}?"
+            )
+    return notes
 
 
 def template_variables(template_dir: Path) -> dict:
@@ -105,7 +186,9 @@ def load_rules(template_dir: Path) -> ModuleType | None:
     return module
 
 
-def complete(template_dir: Path, defaults: dict, given: dict, no_input: bool) -> dict:
+def complete(
+    template_dir: Path, defaults: dict, given: dict, no_input: bool, choices: dict
+) -> dict:
     """Every answer, computed as cookiecutter computes them: derived defaults, then prompts."""
     try:
         context = generate_context(
@@ -113,12 +196,23 @@ def complete(template_dir: Path, defaults: dict, given: dict, no_input: bool) ->
             default_context=defaults,
             extra_context=given,
         )
+        if not no_input:
+            offer_menus(context["cookiecutter"], choices)
         answers = prompt_for_config(context, no_input)
     except CookiecutterException as error:
         raise UserError(f"the template cannot compute its answers: {error}") from None
     except EOFError:
         raise UserError("no answer was typed: pass --no-input to use the defaults") from None
     return {name: value for name, value in answers.items() if not name.startswith("_")}
+
+
+def offer_menus(variables: dict, choices: dict) -> None:
+    """Ask text answers with a fixed set of values (the template's CHOICES) as numbered menus,
+    their current value first; a value outside the set is left for the rules to name."""
+    for name, options in choices.items():
+        value = variables.get(name)
+        if isinstance(value, str) and value in options:
+            variables[name] = [value, *(option for option in options if option != value)]
 
 
 def normalise_hosts(answers: dict, names: list[str]) -> tuple[dict, list[str]]:
@@ -149,25 +243,36 @@ def settle(
     answer is unusable. Notes, and the template's warnings unless its hook will print them as it
     renders (show_warnings=False), go to stderr."""
     variables = template_variables(template_dir)
-    defaults = {name: value for name, value in (defaults or {}).items() if name in variables}
+    rules = load_rules(template_dir)
+    examples = examples_of(variables, rules)
+    yes_no = yes_no_answers(variables)
+    notes = misspelt_in_config(defaults or {}, variables)
+    given = read_booleans(given, yes_no)
+    defaults = read_booleans(
+        {name: value for name, value in (defaults or {}).items() if name in variables}, yes_no
+    )
     in_config = " (from the config file)"
     early = (
-        unsafe_text(given)
-        + unknown_or_unlisted(given, variables)
-        + unsafe_text(defaults, in_config)
-        + unknown_or_unlisted(defaults, variables, in_config)
+        unsafe_text(given, "", examples)
+        + not_text(given, variables, "", examples)
+        + unknown_or_unlisted(given, variables, "", examples)
+        + unsafe_text(defaults, in_config, examples)
+        + not_text(defaults, variables, in_config, examples)
+        + unknown_or_unlisted(defaults, variables, in_config, examples)
     )
     if early:
         raise AnswersRefused(early)
-    rules = load_rules(template_dir)
-    answers = complete(template_dir, defaults, given, no_input)
-    answers, notes = normalise_hosts(answers, getattr(rules, "HOST_ANSWERS", []))
+    choices = getattr(rules, "CHOICES", {})
+    answers = complete(template_dir, defaults, given, no_input, choices)
+    answers, host_notes = normalise_hosts(answers, getattr(rules, "HOST_ANSWERS", []))
     problems, warnings = rules.review(answers) if rules else ([], [])
     # Typed answers are not checked above, and rendering runs template syntax: refuse it even if
     # the template's rules allow it.
     named = {line.split(":")[0] for line in problems}
-    problems += [line for line in unsafe_text(answers) if line.split(":")[0] not in named]
-    shown = [f"note: {note}" for note in notes]
+    problems += [
+        line for line in unsafe_text(answers, "", examples) if line.split(":")[0] not in named
+    ]
+    shown = [f"note: {note}" for note in notes + host_notes]
     shown += [f"warning: {line}" for line in warnings] if show_warnings else []
     for line in shown:
         print(line, file=sys.stderr)

@@ -3,7 +3,7 @@
 import tempfile
 from pathlib import Path
 
-from mlops_stack.origin import read_origin
+from mlops_stack.origin import RECORD, read_origin
 from mlops_stack.template import open_template
 from mlops_stack.update import pending_update
 
@@ -18,11 +18,8 @@ def check(project_dir: Path, to_ref: str | None = None, template: str | None = N
         if latest == origin.commit:
             print(f"Up to date: made from {named} at its latest commit, {latest[:12]}.")
             return 0
-        behind = (
-            found.commits_between(origin.commit, latest)
-            if found.has_commit(origin.commit)
-            else None
-        )
+        found.require_commit(origin.commit, RECORD)  # what `update` needs, checked as it does
+        behind = found.commits_between(origin.commit, latest)
     if behind is None:
         print(
             f"Not up to date: the project's template commit {origin.commit[:12]} is not in the "

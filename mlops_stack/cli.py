@@ -98,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     except GitError as error:
         print(f"error: git failed: {error.detail}", file=sys.stderr)
         return 1
+    except OSError as error:  # the file system refused: a path to fix, not a fault to report
+        where = f": {error.filename}" if error.filename else ""
+        print(
+            f"error: {error.strerror or error}{where} (check the path and its permissions)",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,5 +1,6 @@
 """`mlops-stack new`: create a project from the template and record where it came from."""
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -17,10 +18,35 @@ from mlops_stack.template import open_template
 
 def user_config(config_file: str | None) -> dict:
     """Cookiecutter's settings: --config-file, else $COOKIECUTTER_CONFIG or ~/.cookiecutterrc."""
+    source = config_file or os.environ.get("COOKIECUTTER_CONFIG") or "~/.cookiecutterrc"
     try:
-        return get_user_config(config_file=config_file)
+        config = get_user_config(config_file=config_file)
     except CookiecutterException as error:
         raise UserError(f"cannot use the config file: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read the config file {source}: {error}") from None
+    except TypeError:  # cookiecutter expands these two settings as paths
+        raise UserError(
+            f"cannot use the config file {source}: cookiecutters_dir and replay_dir must be "
+            "folder paths, written as text"
+        ) from None
+    if config["default_context"] is None:  # "default_context:" with nothing under it
+        config["default_context"] = {}
+    if not isinstance(config["default_context"], dict):
+        kind = type(config["default_context"]).__name__
+        raise UserError(
+            f"the config file {source}: default_context is a {kind}, not a mapping of answers: "
+            "write one 'name: value' per line under it, e.g. 'default_context: {cloud: aws}'"
+        )
+    abbreviations = config["abbreviations"]
+    if not isinstance(abbreviations, dict) or not all(
+        isinstance(value, str) for value in abbreviations.values()
+    ):
+        raise UserError(
+            f"the config file {source}: abbreviations is not a mapping of "
+            "prefixes to URL patterns, e.g. 'abbreviations: {gh: \"https://github.com/{0}.git\"}'"
+        )
+    return config
 
 
 def new(

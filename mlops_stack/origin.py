@@ -10,6 +10,7 @@ directory too, where `cruft check` and `cruft update` run.
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,17 +59,64 @@ def read_origin(project_dir: Path) -> Origin:
         )
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        answers = record["context"]["cookiecutter"]
-        return Origin(
-            template=record["template"],
-            commit=record["commit"],
-            answers={name: value for name, value in answers.items() if not name.startswith("_")},
-            checkout=record.get("checkout"),
-            directory=record.get("directory"),
-            skip=list(record.get("skip") or []),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise UserError(f"{path} is not a valid origin record ({error!r})") from None
+    except ValueError as error:
+        raise UserError(f"{path} is not valid JSON ({error}): {RESTORE}") from None
+    broken = record_problem(record)
+    if broken:
+        raise UserError(f"{path}: {broken}: {RESTORE}")
+    answers = record["context"]["cookiecutter"]
+    return Origin(
+        template=record["template"],
+        commit=record["commit"],
+        answers={name: value for name, value in answers.items() if not name.startswith("_")},
+        checkout=record.get("checkout"),
+        directory=record.get("directory"),
+        skip=list(record.get("skip") or []),
+    )
+
+
+RESTORE = f"restore it from git (`git checkout -- {RECORD}`) or correct it by hand"
+COMMIT = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")  # SHA-1, or SHA-256 repositories
+
+
+def is_text(value) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def is_commit(value) -> bool:
+    return isinstance(value, str) and COMMIT.fullmatch(value) is not None
+
+
+def is_path_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def is_context(value) -> bool:
+    answers = value.get("cookiecutter") if isinstance(value, dict) else None
+    return isinstance(answers, dict)
+
+
+# (field, its test, what it must be, whether null is allowed): cruft's format.
+FIELDS = [
+    ("template", is_text, "the template's git URL or path", False),
+    ("commit", is_commit, "a full template commit hash", False),
+    ("checkout", is_text, "a branch, tag or commit", True),
+    ("directory", lambda value: isinstance(value, str), "a folder", True),
+    ("skip", is_path_list, "a list of paths", True),
+    ("context", is_context, 'a mapping {"cookiecutter": {answer: value, ...}}', False),
+]
+
+
+def record_problem(record) -> str | None:
+    """What is wrong with a parsed record, or None."""
+    if not isinstance(record, dict):
+        return "it holds no JSON object"
+    for name, accepts, expected, nullable in FIELDS:
+        value = record.get(name)
+        if not accepts(value) and not (nullable and value is None):
+            found = repr(value) if name in record else "missing"
+            return f"{name} is {found}, not {expected}"
+    return None
 
 
 def write_origin(project_dir: Path, origin: Origin) -> None:

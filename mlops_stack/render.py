@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -16,6 +17,10 @@ from cookiecutter.exceptions import (
 from cookiecutter.main import cookiecutter
 
 from mlops_stack.errors import UserError
+
+# Cookiecutter logs a failing hook, with a traceback since 2.7; the failure reaches the user as
+# one UserError instead. A handler of its own keeps Python's last-resort handler from printing.
+logging.getLogger("cookiecutter").addHandler(logging.NullHandler())
 
 
 @contextlib.contextmanager

@@ -39,6 +39,15 @@ class Template:
     def has_commit(self, commit: str) -> bool:
         return git.commit_of(self.repository, commit) is not None
 
+    def require_commit(self, commit: str, record: str) -> None:
+        """`check` and `update` both need the commit a project was made from."""
+        if not self.has_commit(commit):
+            raise UserError(
+                f"the template commit recorded in {record}, {commit[:12]}, is not in "
+                f"{self.source}: pass --template PATH_OR_URL to a copy of the template that has "
+                "it (a clone with its full history)"
+            )
+
     def commits_between(self, older: str, newer: str) -> int | None:
         """How many commits `newer` is ahead of `older`; None when `older` is not its ancestor."""
         if not git.succeeds("merge-base", "--is-ancestor", older, newer, cwd=self.repository):

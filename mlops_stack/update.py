@@ -46,11 +46,7 @@ def update(
             template or origin.fetch_location(project_dir), work, origin.directory
         )
         target = found.commit(to_ref or origin.checkout or "HEAD")
-        if not found.has_commit(origin.commit):
-            raise UserError(
-                f"the recorded template commit {origin.commit[:12]} is not in {found.source}: "
-                "pass --template PATH_OR_URL to a copy of the template that has it"
-            )
+        found.require_commit(origin.commit, RECORD)
         if target == origin.commit and not given:
             print(f"Already up to date with the template at {target[:12]}.")
             return 0
@@ -253,7 +249,28 @@ def pending_update(project_dir: Path) -> dict | None:
     """The update waiting for --continue or --abort, if any."""
     if git.work_tree_root(project_dir) is None or not pending_path(project_dir).is_file():
         return None
-    return json.loads(pending_path(project_dir).read_text(encoding="utf-8"))
+    path = pending_path(project_dir)
+    try:
+        pending = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        pending = None
+    if not is_pending_record(pending):
+        raise UserError(
+            f"the record of the update in progress, {path}, is damaged: delete it to forget the "
+            "update, and undo its changes with git (`git status` lists them)"
+        )
+    return pending
+
+
+def is_pending_record(pending) -> bool:
+    paths = ("marked", "applied", "touched")
+    return (
+        isinstance(pending, dict)
+        and all(isinstance(pending.get(key), str) for key in ("commit", "head"))
+        and isinstance(pending.get("answers"), dict)
+        and all(isinstance(pending.get(key), list) for key in paths)
+        and all(isinstance(path, str) for key in paths for path in pending[key])
+    )
 
 
 def pending_path(project_dir: Path) -> Path:

@@ -1,4 +1,6 @@
 import json
+import shutil
+import subprocess
 import sys
 from functools import cache
 from pathlib import Path
@@ -39,6 +41,32 @@ def _full_answers(combination_json: str) -> dict:
 def full_answers(combination: dict) -> dict:
     """Every answer of a combination, derived defaults rendered as cookiecutter renders them."""
     return dict(_full_answers(json.dumps(combination, sort_keys=True)))
+
+
+@pytest.fixture(scope="session")
+def template_repository(tmp_path_factory) -> Path:
+    """The template as it is on disk, committed to a repository of its own: `mlops-stack new`
+    reads a template's committed files, and the tests are about the files being worked on."""
+    root = tmp_path_factory.mktemp("template") / "mlops-stack"
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=TEMPLATE_DIR,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for relative in filter(None, listed.split("\0")):
+        source = TEMPLATE_DIR / relative
+        if source.is_file():  # a tracked file deleted from disk is not part of the template
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / relative)
+    identity = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.com"]
+    for command in (
+        ["init", "--quiet"],
+        ["add", "--all"],
+        [*identity, "commit", "-qm", "Snapshot"],
+    ):
+        subprocess.run(["git", *command], cwd=root, capture_output=True, check=True)
+    return root
 
 
 def pytest_configure(config):

@@ -46,7 +46,7 @@ REFUSED_BEFORE_RENDERING = [
     ("value-outside-the-choices", ["cloud=oracle"], "cloud"),
     ("rule-of-the-template", ["project_slug=Fraud_Detection"], "project_slug"),
     ("rule-between-answers", ["release_branch=main"], "release_branch"),
-    ("rule-on-a-derived-answer", ["project_name=2024 Forecast"], "package_name"),
+    ("rule-on-a-derived-answer", ["project_name=2024 Forecast"], "project_name"),
 ]
 
 
@@ -71,7 +71,7 @@ def test_a_misspelt_answer_gets_a_suggestion(mlops_stack, tmp_path):
 
 def test_a_value_outside_the_choices_lists_them(mlops_stack, tmp_path):
     result = mlops_stack("new", REAL, "--no-input", "cloud=oracle", cwd=tmp_path)
-    assert "cloud: 'oracle' is not one of azure, aws, gcp. Example: cloud=azure" in result.err
+    assert "cloud: 'oracle' must be one of azure, aws, gcp. Example: cloud=aws" in result.err
 
 
 def test_the_rules_come_from_the_template_being_rendered(mlops_stack, tmp_path):
@@ -153,8 +153,24 @@ def test_a_config_file_gives_defaults_that_the_command_line_overrides(mlops_stac
         ),
         pytest.param(
             {"cloud": "oracle"},
-            "cloud: 'oracle' (from the config file) is not one of azure, aws, gcp",
+            "cloud: 'oracle' must be one of azure, aws, gcp. Example: cloud=aws",
             id="value-outside-the-choices",
+        ),
+        pytest.param(
+            {"release_branch": 1.10},
+            "release_branch: 1.1 (from the config file) is a number, not text: write it in "
+            "quotes. Example: release_branch=release",
+            id="a-number-yaml-changed",
+        ),
+        pytest.param(
+            {"dev_catalog": ["dev"]},
+            "dev_catalog: ['dev'] (from the config file) is a list, not text",
+            id="a-list",
+        ),
+        pytest.param(
+            {"include_monitoring": "maybe"},
+            "include_monitoring: 'maybe' must be one of yes, no. Example: include_monitoring=no",
+            id="neither-yes-nor-no",
         ),
     ],
 )
@@ -288,6 +304,132 @@ def test_a_checkout_is_made_from_and_recorded(mlops_stack, tmp_path):
     project = tmp_path / "projects" / "churn-model"
     assert (record(project)["commit"], record(project)["checkout"]) == (first, "v1")
     assert not (project / "later.md").exists()
+
+
+def test_refusals_before_rendering_come_with_a_valid_example(mlops_stack, tmp_path):
+    result = mlops_stack("new", REAL, "--no-input", "dev_catalog={{ x }}", cwd=tmp_path)
+    assert result.code == 1
+    assert (
+        "dev_catalog: '{{ x }}' must not contain template syntax ({{, {% or {#). "
+        "Example: dev_catalog=ml_dev"
+    ) in result.err
+
+
+@pytest.mark.parametrize(
+    ("written", "meaning"), [("no", "no"), ("yes", "yes"), ("false", "no"), ("true", "yes")]
+)
+def test_an_unquoted_yes_or_no_in_a_config_file_means_what_was_written(
+    mlops_stack, tmp_path, written, meaning
+):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"default_context:\n  include_monitoring: {written}\n")
+    result = mlops_stack(
+        "new", REAL, "--no-input", "-o", "out", "--config-file", str(config), cwd=tmp_path
+    )
+    assert result.code == 0, result.err
+    project = tmp_path / "out" / "my-mlops-project"
+    assert record(project)["context"]["cookiecutter"]["include_monitoring"] == meaning
+    assert (project / "resources" / "monitoring.yml").exists() == (meaning == "yes")
+
+
+def test_a_misspelt_name_in_a_config_file_gets_a_note(mlops_stack, tmp_path):
+    config = write_config(tmp_path / "config.yaml", {"clowd": "aws", "full_name": "Ann"})
+    result = mlops_stack(
+        "new", REAL, "--no-input", "-o", "out", "--config-file", str(config), cwd=tmp_path
+    )
+    assert result.code == 0, result.err
+    assert "names clowd, which this template does not ask for (ignored): did you mean cloud?" in (
+        result.err
+    )
+    assert "full_name" not in result.err, "other templates' answers are no concern of this one"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(
+            "default_context: [cloud, aws]\n",
+            "default_context is a list, not a mapping of answers",
+            id="default-context-a-list",
+        ),
+        pytest.param(
+            "default_context: aws\n",
+            "default_context is a str, not a mapping of answers",
+            id="default-context-text",
+        ),
+        pytest.param(
+            "cookiecutters_dir: 5\n",
+            "cookiecutters_dir and replay_dir must be folder paths",
+            id="a-number-for-a-folder",
+        ),
+        pytest.param(
+            "abbreviations: [gh]\n",
+            "abbreviations is not a mapping of prefixes to URL patterns",
+            id="abbreviations-a-list",
+        ),
+        pytest.param("- a\n", "Top-level element of YAML file", id="a-list"),
+        pytest.param(": :\n", "Unable to parse YAML file", id="not-yaml"),
+    ],
+)
+def test_a_config_file_of_the_wrong_shape_is_one_message(mlops_stack, tmp_path, content, message):
+    config = tmp_path / "config.yaml"
+    config.write_text(content)
+    result = mlops_stack(
+        "new", REAL, "--no-input", "-o", "out", "--config-file", str(config), cwd=tmp_path
+    )
+    assert result.code == 1
+    assert result.err.startswith("error: ") and message in result.err, result.err
+    assert str(config) in result.err or "config.yaml" in result.err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(lambda path: path.mkdir(), "Is a directory", id="a-folder"),
+        pytest.param(lambda path: path.write_bytes(b"\xff\xfe"), "can't decode", id="not-utf-8"),
+    ],
+)
+def test_an_unreadable_config_file_is_one_message(mlops_stack, tmp_path, make, message):
+    config = tmp_path / "config.yaml"
+    make(config)
+    result = mlops_stack("new", REAL, "--no-input", "--config-file", str(config), cwd=tmp_path)
+    assert result.code == 1
+    assert result.err.startswith("error: cannot read the config file") and message in result.err
+
+
+def test_an_output_folder_that_is_a_file_is_one_message(mlops_stack, tmp_path):
+    (tmp_path / "out").write_text("a file\n")
+    result = mlops_stack("new", REAL, "--no-input", "-o", "out", cwd=tmp_path)
+    assert result.code == 1
+    assert (
+        "error: Unable to create directory at out/my-mlops-project (check the path and its "
+        "permissions)\n"
+    ) in result.err
+
+
+def test_answers_with_a_fixed_set_of_values_are_asked_as_menus(mlops_stack, tmp_path, monkeypatch):
+    from cookiecutter import prompt
+
+    asked = {}
+
+    def read_user_choice(name, options, *args, **kw):
+        asked[name] = list(options)
+        return options[-1]
+
+    monkeypatch.setattr(prompt, "read_user_choice", read_user_choice)
+    monkeypatch.setattr(prompt, "read_user_variable", lambda name, default, *args, **kw: default)
+    config = write_config(tmp_path / "config.yaml", {"cloud": "aws"})
+    result = mlops_stack("new", REAL, "-o", "out", "--config-file", str(config), cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert asked == {
+        "cloud": ["aws", "azure", "gcp"],
+        "cicd_platform": ["github_actions", "github_enterprise", "azure_devops", "gitlab"],
+        "compute": ["serverless", "classic"],
+        "include_monitoring": ["yes", "no"],
+    }
+    answers = record(tmp_path / "out" / "my-mlops-project")["context"]["cookiecutter"]
+    assert (answers["cloud"], answers["include_monitoring"]) == ("gcp", "no")
 
 
 def make_directory(path: Path, files: dict[str, str], repository: bool) -> None:

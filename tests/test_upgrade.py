@@ -517,6 +517,108 @@ def test_update_outside_a_project_says_so(mlops_stack, tmp_path):
     assert "has no .cruft.json" in result.err
 
 
+# A damaged record: what it holds, and what the message must say about it.
+DAMAGED_RECORDS = [
+    pytest.param(
+        {"commit": 12345}, "commit is 12345, not a full template commit hash", id="commit-a-number"
+    ),
+    pytest.param(
+        {"commit": "abc"}, "commit is 'abc', not a full template commit hash", id="commit-short"
+    ),
+    pytest.param(
+        {"template": None}, "template is None, not the template's git URL", id="template-null"
+    ),
+    pytest.param(
+        {"template": ""}, "template is '', not the template's git URL", id="template-empty"
+    ),
+    pytest.param({"context": []}, "context is [], not a mapping", id="context-a-list"),
+    pytest.param({"context": {"cookiecutter": "x"}}, "context is", id="answers-not-a-mapping"),
+    pytest.param({"skip": "docs"}, "skip is 'docs', not a list of paths", id="skip-text"),
+    pytest.param(
+        {"checkout": 7}, "checkout is 7, not a branch, tag or commit", id="checkout-number"
+    ),
+    pytest.param({"directory": ["a"]}, "directory is ['a'], not a folder", id="directory-list"),
+]
+
+
+def damage_record(project: Path, changes: dict | str) -> None:
+    if isinstance(changes, str):
+        text = changes
+    else:
+        text = json.dumps({**record(project), **changes})
+    (project / ".cruft.json").write_text(text)
+    commit_all(project, "Damage the record")
+
+
+@pytest.mark.parametrize("command", ["update", "check"])
+@pytest.mark.parametrize(("changes", "message"), DAMAGED_RECORDS)
+def test_a_damaged_record_is_one_message_naming_the_field(
+    baked, mlops_stack, command, changes, message
+):
+    damage_record(baked.project, changes)
+    result = mlops_stack(command, cwd=baked.project)
+    assert result.code == 1
+    assert result.err.startswith(f"error: {baked.project / '.cruft.json'}: ")
+    assert message in result.err
+    assert "restore it from git (`git checkout -- .cruft.json`)" in result.err
+
+
+@pytest.mark.parametrize("command", ["update", "check"])
+@pytest.mark.parametrize(
+    "text", ["{not json", "[]", "\xff"], ids=["not-json", "not-an-object", "not-utf-8"]
+)
+def test_a_record_that_is_not_a_json_object_is_one_message(baked, mlops_stack, command, text):
+    if text == "\xff":
+        (baked.project / ".cruft.json").write_bytes(b"\xff")
+        commit_all(baked.project, "Damage the record")
+    else:
+        damage_record(baked.project, text)
+    result = mlops_stack(command, cwd=baked.project)
+    assert result.code == 1
+    assert result.err.startswith(f"error: {baked.project / '.cruft.json'}")
+    assert "restore it from git" in result.err
+
+
+def test_check_and_update_agree_when_the_recorded_commit_is_missing(baked, mlops_stack):
+    damage_record(baked.project, {"commit": "0" * 40})
+    checked = mlops_stack("check", cwd=baked.project)
+    updated = mlops_stack("update", cwd=baked.project)
+    assert checked.code == updated.code == 1
+    assert checked.err == updated.err
+    assert "the template commit recorded in .cruft.json, 000000000000, is not in" in checked.err
+    assert "pass --template PATH_OR_URL to a copy of the template that has it" in checked.err
+    assert "Run `mlops-stack update`" not in checked.out
+
+
+def test_check_advises_an_update_that_update_then_makes(baked, mlops_stack):
+    """A recorded commit off the template's history: check says update, and update works."""
+    git("checkout", "--quiet", "-b", "side", cwd=baked.template)
+    write_files(baked.template, {f"{PROJECT}/side.md": "Side\n"})
+    side = commit_all(baked.template, "Side branch")
+    git("checkout", "--quiet", "main", cwd=baked.template)
+    write_files(baked.template, TEMPLATE_V2)
+    commit_all(baked.template, "Template v2")
+    damage_record(baked.project, {"commit": side})
+
+    checked = mlops_stack("check", cwd=baked.project)
+    assert checked.code == 1 and "Run `mlops-stack update`" in checked.out
+    assert mlops_stack("update", cwd=baked.project).code == 0
+
+
+@pytest.mark.parametrize("command", [["check"], ["update", "--continue"], ["update", "--abort"]])
+def test_a_damaged_record_of_a_pending_update_is_one_message(
+    conflicting_update, mlops_stack, command
+):
+    setup, _ = conflicting_update
+    pending = (
+        Path(git("rev-parse", "--absolute-git-dir", cwd=setup.project)) / "mlops-stack-update.json"
+    )
+    pending.write_text('{"commit": 1}')
+    result = mlops_stack(*command, cwd=setup.project)
+    assert result.code == 1
+    assert f"the record of the update in progress, {pending}, is damaged: delete it" in result.err
+
+
 def test_an_unknown_ref_is_named(baked, mlops_stack):
     for command in ("update", "check"):
         result = mlops_stack(command, "--to", "no-such-branch", cwd=baked.project)
