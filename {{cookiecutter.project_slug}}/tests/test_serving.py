@@ -18,6 +18,7 @@ import pytest
 from conftest import MODEL
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS, TRIP_FEATURES
 from {{ cookiecutter.package_name }}.registry import CHAMPION
+from {{ cookiecutter.package_name }}.runtime import use_mlflow
 
 # A trip booked in a quiet hour: the feature tables knew nothing of its pickup or dropoff area.
 QUIET_TRIP = {"trip_distance": 2.4, "pickup_hour": 3, "pickup_weekday": 2}
@@ -85,6 +86,7 @@ def invoke(url: str, rows: list[dict]) -> tuple[int, dict]:
 
 
 def test_the_signature_requires_every_feature_and_allows_missing_values(in_lifecycle):
+    use_mlflow()  # the lifecycle's registry, whatever store an earlier test pointed MLflow at
     model_info = mlflow.models.get_model_info(f"models:/{MODEL}@{CHAMPION}")
     inputs = model_info.signature.inputs
     assert inputs.input_names() == FEATURE_COLUMNS
