@@ -72,9 +72,8 @@ def test_tables_are_delta_tables_in_the_local_warehouse(store, spark, fresh_stor
     assert (location / "_delta_log").is_dir()
     (table,) = spark.catalog.listTables("main__sales")
     assert (table.name, table.tableType) == ("orders", "EXTERNAL")
-    assert DeltaTable.forName(spark, LOCAL_NAME).detail().first()["location"].endswith(
-        str(location)
-    )
+    detail = DeltaTable.forName(spark, LOCAL_NAME).detail().first()
+    assert detail["location"].endswith(str(location))
 
 
 def test_paths_are_delta_tables_under_the_local_folder(store, spark, fresh_store):

@@ -36,6 +36,7 @@ TASK_KEY_VARIABLE = "MLOPS_TASK_KEY"
 _LOG_CONFIG = Path(__file__).with_name("log4j2.properties").as_uri()
 SPARK_LOG = "spark.log"  # in the local folder: the JVM's own output, Ivy's download report included
 IVY_HOME = ".ivy2.5.2"  # in the home folder: Spark 4's cache of downloaded jars
+_DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
 
 def on_databricks() -> bool:
@@ -159,7 +160,7 @@ def local_spark() -> SparkSession:
         # Spark's default, named so that `make install` and every run share one download.
         .config("spark.jars.ivy", str(Path.home() / IVY_HOME))
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.catalog.spark_catalog", _DELTA_CATALOG)
         .config("spark.sql.warehouse.dir", str(root / WAREHOUSE))
         .config("spark.databricks.delta.snapshotPartitions", "2")  # small tables: one per core
     )

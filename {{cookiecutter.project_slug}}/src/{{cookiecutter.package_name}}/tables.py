@@ -176,7 +176,9 @@ class LocalCatalog:
         if not any((location / "_delta_log").glob("*.json")):
             return  # no table, or another process is creating it
         try:
-            self.spark.catalog.createTable(f"{database}.{table}", path=str(location), source="delta")
+            self.spark.catalog.createTable(
+                f"{database}.{table}", path=str(location), source="delta"
+            )
         except Exception as error:  # Spark raises several types for an unreadable log
             raise UserError(
                 f"Local table folder {location} cannot be read as a Delta table "
