@@ -18,6 +18,7 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 test: $(INSTALLED)
+	$(BIN)/python scripts/fetch_delta_jars.py
 	$(BIN)/python -m pytest -n auto
 
 lint: $(INSTALLED)
