@@ -31,7 +31,16 @@ CLOUD_DOMAINS = {
 }
 
 # Packages the generated project imports: a package of the same name would shadow them.
-DEPENDENCY_NAMES = {"mlflow", "pyspark", "sklearn", "pandas", "numpy", "databricks", "yaml"}
+DEPENDENCY_NAMES = {
+    "mlflow",
+    "pyspark",
+    "delta",
+    "sklearn",
+    "pandas",
+    "numpy",
+    "databricks",
+    "yaml",
+}
 
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
@@ -170,6 +179,18 @@ def uc_identifier(value: str) -> str:
     return value
 
 
+def dev_catalog(value: str) -> str:
+    """The catalog of the dev and local targets: locally it is half of a Spark database name."""
+    uc_identifier(value)
+    if "__" in value or value.endswith("_"):
+        raise InvalidAnswer(
+            "must not contain '__' or end with '_' (the local target keeps catalog and schema as "
+            "one Spark database, <catalog>__<schema>)",
+            "dev",
+        )
+    return value
+
+
 def group_name(value: str) -> str:
     if not value.strip():
         raise InvalidAnswer("must not be empty", "account users")
@@ -201,7 +222,7 @@ RULES = {
     "release_branch": git_branch,
     "read_user_group": group_name,
     "model_read_group": group_name,
-    "dev_catalog": uc_identifier,
+    "dev_catalog": dev_catalog,
     "test_catalog": uc_identifier,
     "staging_catalog": uc_identifier,
     "prod_catalog": uc_identifier,

@@ -61,6 +61,7 @@ INVALID_ANSWER_SETS = [
     ("branch-shell", {"release_branch": "release;rm"}, "release_branch"),
     ("branches-equal", {"release_branch": "main"}, "release_branch"),
     ("catalog-uppercase", {"dev_catalog": "Dev"}, "dev_catalog"),
+    ("dev-catalog-double-underscore", {"dev_catalog": "ml__dev"}, "dev_catalog"),
     ("catalog-hyphen", {"test_catalog": "ml-test"}, "test_catalog"),
     ("catalog-leading-digit", {"staging_catalog": "1staging"}, "staging_catalog"),
     ("catalog-empty", {"prod_catalog": ""}, "prod_catalog"),

@@ -19,6 +19,7 @@ VALID = {
     "optional_workspace_host": ["", "https://dev.example.com"],
     "git_branch": ["main", "release", "release/v1", "feature/x.y_z-1", "v1.0"],
     "uc_identifier": ["dev", "ml_prod", "_private", "catalog2"],
+    "dev_catalog": ["dev", "ml_dev", "_private", "dev_2"],
     "group_name": ["users", "account users", "ML Engineers (EU)", "data-science"],
 }
 
@@ -66,6 +67,7 @@ INVALID = {
         "a$b",
     ],
     "uc_identifier": ["Dev", "ml-prod", "1st", "", "a b", "x" * 256],
+    "dev_catalog": ["Dev", "ml__dev", "dev_", "1st"],
     "group_name": ["", " ", " users", "users ", "a'b", 'a"b', "a`b", "x" * 256],
 }
 
