@@ -95,6 +95,12 @@ def require_columns(df: DataFrame, columns: list[str], table: str, fix: str) -> 
         )
 
 
+def spark_reason(error: Exception) -> str:
+    """The first line of what Spark said, also for a Java error PySpark passes on untranslated."""
+    java = getattr(error, "java_exception", None)
+    return first_line(Exception(java.getMessage())) if java is not None else first_line(error)
+
+
 def missing_table(name: str, where: str, fix: str) -> UserError:
     return UserError(f"Table '{name}' does not exist{where}. {fix}")
 
@@ -182,7 +188,7 @@ class LocalCatalog:
         except Exception as error:  # Spark raises several types for an unreadable log
             raise UserError(
                 f"Local table folder {location} cannot be read as a Delta table "
-                f"({first_line(error)}). Delete that folder and run the step that writes it "
+                f"({spark_reason(error)}). Delete that folder and run the step that writes it "
                 "again, or start afresh with `make clean`."
             ) from error
 
