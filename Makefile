@@ -23,6 +23,7 @@ databricks-tools:
 	scripts/build-databricks-tools.sh $(DATABRICKS_TOOLS) >/dev/null
 
 test: $(INSTALLED) databricks-tools
+	$(BIN)/python scripts/fetch_delta_jars.py
 	$(BIN)/python -m pytest -n auto
 
 lint: $(INSTALLED)

@@ -44,6 +44,7 @@ CLOUD_DOMAINS = {
 DEPENDENCY_NAMES = {
     "cloudpickle",
     "databricks",
+    "delta",
     "joblib",
     "mlflow",
     "numpy",
@@ -222,6 +223,17 @@ def uc_catalog(value: str) -> str:
     return value
 
 
+def dev_catalog(value: str) -> str:
+    """The catalog of the dev and local targets: locally it is half of a Spark database name."""
+    uc_catalog(value)
+    if "__" in value or value.endswith("_"):
+        raise InvalidAnswer(
+            "must not contain '__' or end with '_' (the local target keeps catalog and schema as "
+            "one Spark database, <catalog>__<schema>)"
+        )
+    return value
+
+
 def group_name(value: str) -> str:
     if not value.strip():
         raise InvalidAnswer("must not be empty")
@@ -259,7 +271,7 @@ RULES = {
     "release_branch": Rule(git_branch, "release"),
     "read_user_group": Rule(group_name, "data-scientists"),
     "model_read_group": Rule(group_name, "account users"),
-    "dev_catalog": Rule(uc_catalog, "ml_dev"),
+    "dev_catalog": Rule(dev_catalog, "ml_dev"),
     "test_catalog": Rule(uc_catalog, "ml_test"),
     "staging_catalog": Rule(uc_catalog, "ml_staging"),
     "prod_catalog": Rule(uc_catalog, "ml_prod"),

@@ -120,6 +120,7 @@ INVALID_ANSWER_SETS = [
     Refused("branches-equal", {"release_branch": "main"}, "release_branch"),
     # Unity Catalog names.
     Refused("catalog-uppercase", {"dev_catalog": "Dev"}, "dev_catalog"),
+    Refused("dev-catalog-double-underscore", {"dev_catalog": "ml__dev"}, "dev_catalog"),
     Refused("catalog-hyphen", {"test_catalog": "ml-test"}, "test_catalog"),
     Refused("catalog-leading-digit", {"staging_catalog": "1staging"}, "staging_catalog"),
     Refused("catalog-empty", {"prod_catalog": ""}, "prod_catalog"),

@@ -23,6 +23,7 @@ VALID = {
     "uc_identifier": ["dev", "ml_prod", "_private", "catalog2", "samples", "default"],
     "uc_catalog": ["dev", "ml_prod", "main", "my_system"],
     "group_name": ["users", "account users", "ML Engineers (EU)", "data-science", "Équipe ML"],
+    "dev_catalog": ["dev", "ml_dev", "_private", "dev_2"],
 }
 
 INVALID = {
@@ -112,6 +113,7 @@ INVALID = {
         "__databricks_internal",
     ],
     "uc_catalog": ["system", "information_schema", "hive_metastore", "samples", "Dev"],
+    "dev_catalog": ["Dev", "ml__dev", "dev_", "1st", "system"],
     "group_name": ["", " ", " users", "users ", "a'b", 'a"b', "a`b", "x" * 256],
 }
 

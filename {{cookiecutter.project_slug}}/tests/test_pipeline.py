@@ -61,6 +61,21 @@ def test_the_summary_reports_version_validation_champion_and_rows(lifecycle):
     assert f"rows scored        {conftest.TEST_TRIPS:,} by version 2" in summary
 
 
+def test_the_lifecycle_leaves_delta_tables_in_the_local_folder(lifecycle):
+    tables = {
+        "trip_pickup_features",
+        "trip_dropoff_features",
+        "fare_predictions",
+{%- if cookiecutter.include_monitoring == "yes" %}
+        "fare_predictions_monitoring",
+{%- endif %}
+    }
+    database = lifecycle.store / "warehouse" / f"{conftest.CATALOG}__{conftest.SCHEMA}.db"
+    assert {path.parent.name for path in database.glob("*/_delta_log")} == tables
+    sample = lifecycle.store / "paths" / settings.INPUT_TABLE.lstrip("/")
+    assert (sample / "_delta_log").is_dir()
+
+
 def test_feature_tables_have_no_duplicate_keys_after_two_runs(in_lifecycle):
     tables = get_runtime().tables
     for table, key in (

@@ -1,8 +1,15 @@
 """The runtime layer: local state folder, task values, Java and MLflow checks."""
 
 import json
+import os
+import subprocess
+import sys
 
+import delta
+import pyspark
 import pytest
+from delta import configure_spark_with_delta_pip
+from pyspark.sql import SparkSession
 
 from {{ cookiecutter.package_name }} import runtime
 from {{ cookiecutter.package_name }}.errors import UserError
@@ -63,3 +70,82 @@ def test_local_mode_is_chosen_without_the_databricks_runtime(monkeypatch):
     monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
     assert not runtime.on_databricks()
     assert runtime.get_runtime().is_local
+
+
+def test_the_delta_jars_are_those_delta_spark_asks_for_this_spark(monkeypatch):
+    settings = {}
+
+    def record(builder, key, value):
+        settings[key] = value
+        return builder
+
+    monkeypatch.setattr(SparkSession.Builder, "config", record)
+    configure_spark_with_delta_pip(SparkSession.Builder())
+    expected = settings["spark.jars.packages"]
+    assert runtime.delta_package(delta.__version__, pyspark.__version__) == expected
+    assert runtime.delta_package("4.4.0", "4.2.0") == "io.delta:delta-spark_4.2_2.13:4.4.0"
+
+
+def test_the_local_session_runs_delta_lake(spark):
+    assert spark.conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
+    assert spark.conf.get("spark.sql.catalog.spark_catalog").endswith("DeltaCatalog")
+
+
+IVY_REPORT = """\
+:: problems summary ::
+:::: ERRORS
+\tServer access error at url https://repo1.maven.org/maven2/io/delta/delta-spark_4.2_2.13/4.4.0/\
+delta-spark_4.2_2.13-4.4.0.pom (java.net.ConnectException: Connection refused)
+
+:: USE VERBOSE OR DEBUG MESSAGE LEVEL FOR MORE DETAILS
+Exception in thread "main" java.lang.RuntimeException: [unresolved dependency: \
+io.delta#delta-spark_4.2_2.13;4.4.0: not found]
+"""
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [
+        pytest.param(IVY_REPORT, "java.net.ConnectException: Connection refused", id="offline"),
+        pytest.param(
+            IVY_REPORT.replace("\tServer access error", "\tother"),
+            "unresolved dependency: io.delta#delta-spark_4.2_2.13;4.4.0: not found",
+            id="not found",
+        ),
+        pytest.param("WARNING: Using incubator modules\n", None, id="no download problem"),
+    ],
+)
+def test_a_failed_jar_download_is_read_from_sparks_output(output, reason):
+    assert runtime.download_failure(output) == reason
+
+
+def test_an_unreachable_maven_central_is_one_clear_message(tmp_path):
+    """A first start with an empty jar cache and no way out: one line, no stack trace."""
+    home = tmp_path / "home"
+    home.mkdir()
+    no_network = " ".join(
+        f"-D{scheme}.proxyHost=127.0.0.1 -D{scheme}.proxyPort=9" for scheme in ("http", "https")
+    )
+    env = os.environ | {
+        "HOME": str(home),
+        runtime.LOCAL_DIR_VARIABLE: str(tmp_path / "local"),
+        "JAVA_TOOL_OPTIONS": f"{no_network} -Duser.home={home}",
+    }
+    started = subprocess.run(
+        [sys.executable, "-m", f"{runtime.__package__}.runtime"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    package = runtime.delta_package(delta.__version__, pyspark.__version__)
+    assert started.returncode == 1
+    assert started.stdout == ""
+    assert started.stderr.startswith(
+        f"error: Local Spark needs Delta Lake's jars ({package}) and could not download them "
+        "from Maven Central (java.net.ConnectException: Connection refused)."
+    )
+    assert started.stderr.count("\n") == 1
+    assert f"into {home / '.ivy2.5.2'}" in started.stderr
+    assert "make install" in started.stderr
+    log = tmp_path / "local" / "spark.log"
+    assert "UNRESOLVED DEPENDENCIES" in log.read_text()

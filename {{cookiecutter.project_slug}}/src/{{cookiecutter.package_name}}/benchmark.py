@@ -41,7 +41,7 @@ def report(trips: int, runs: list[tuple[float, dict[str, float]]]) -> str:
     lines = [
         f"Local pipeline benchmark: {trips:,} trips, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, pyspark {version('pyspark')}, "
-        f"mlflow {version('mlflow')}",
+        f"delta-spark {version('delta-spark')}, mlflow {version('mlflow')}",
         header,
     ]
     for step in steps:

@@ -2,6 +2,8 @@
 
 Each run appends one batch (model version, scoring time, batch id) to the predictions table, so
 the history of what each model predicted builds up; earlier predictions are never overwritten.
+A batch is one Delta commit, and the rows a run reports are counted in the table version its commit
+made: two runs at once each add their whole batch, or one is told to run again.
 """
 
 import uuid
@@ -37,6 +39,7 @@ class InferenceResult:
     version: str
     batch_id: str
     rows: int
+    table_version: int
 
 
 def new_batch() -> tuple[str, datetime]:
@@ -87,9 +90,10 @@ def batch_inference(
     columns = [TRIP_ID, *BOOKING_COLUMNS, *features, PREDICTION]
     batch = with_batch(scored.select(*columns), version, batch_id, scored_at)
     target = table_name(catalog, schema, predictions_table)
-    runtime.tables.append(target, batch)
-    rows = runtime.tables.read(target, fix="").where(F.col("batch_id") == batch_id).count()
-    return InferenceResult(target, name, version, batch_id, rows)
+    table_version = runtime.tables.append(target, batch)
+    committed = runtime.tables.read(target, fix="", version=table_version)
+    rows = committed.where(F.col("batch_id") == batch_id).count()
+    return InferenceResult(target, name, version, batch_id, rows, table_version)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,5 +113,6 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(
             f"Scored {result.rows:,} trips with {result.model_name} version {result.version}; "
-            f"appended batch {result.batch_id} to {result.predictions_table}."
+            f"appended batch {result.batch_id} to {result.predictions_table} "
+            f"(table version {result.table_version})."
         )

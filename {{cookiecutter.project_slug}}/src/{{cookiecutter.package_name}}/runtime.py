@@ -1,10 +1,11 @@
 """The platform a step runs on, chosen at run time, and what differs between platforms.
 
 On Databricks (DATABRICKS_RUNTIME_VERSION is set): the job's Spark session, MLflow tracking on
-the workspace, the Unity Catalog model registry, Delta tables and job task values.
-Locally: a `local[*]` Spark session, MLflow tracking and registry in a SQLite file, Parquet tables
-and task values in a JSON file, all under the project's `.local/` folder (or MLOPS_LOCAL_DIR).
-Local mode needs no credentials and no network and never creates a workspace client.
+the workspace, the Unity Catalog model registry, Delta tables in Unity Catalog and job task values.
+Locally: a `local[*]` Spark session with Delta Lake, MLflow tracking and registry in a SQLite file,
+Delta tables in Spark's own catalog and task values in a JSON file, all under the project's
+`.local/` folder (or MLOPS_LOCAL_DIR). Local mode needs no credentials and never creates a workspace
+client; its only download is Delta Lake's jars, once, from Maven Central (`make install` does it).
 
 Everything here is get-or-create, so steps called one after another in one process share one Spark
 session and one MLflow set-up.
@@ -13,6 +14,7 @@ session and one MLflow set-up.
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -22,14 +24,19 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import delta
+import pyspark
 from pyspark.sql import SparkSession
 
-from .errors import UserError, first_line
-from .tables import DeltaTableStore, LocalTableStore, TableStore
+from .errors import UserError, exit_on_user_error, first_line
+from .tables import WAREHOUSE, LocalCatalog, TableStore, UnityCatalog
 
 LOCAL_DIR_VARIABLE = "MLOPS_LOCAL_DIR"
 TASK_KEY_VARIABLE = "MLOPS_TASK_KEY"
 _LOG_CONFIG = Path(__file__).with_name("log4j2.properties").as_uri()
+SPARK_LOG = "spark.log"  # in the local folder: the JVM's own output, Ivy's download report included
+IVY_HOME = ".ivy2.5.2"  # in the home folder: Spark 4's cache of downloaded jars
+_DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
 
 def on_databricks() -> bool:
@@ -61,20 +68,18 @@ def get_runtime() -> Runtime:
     """The runtime of this process: the same Spark session for every call."""
     if on_databricks():
         return _databricks_runtime()
-    return _local_runtime(local_dir())
+    root = local_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    spark = local_spark()
+    catalog = LocalCatalog(spark, root)
+    catalog.attach()
+    return Runtime("local", spark, TableStore(spark, catalog), root)
 
 
 @cache
 def _databricks_runtime() -> Runtime:
     spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
-    return Runtime("databricks", spark, DeltaTableStore(spark), None)
-
-
-@cache
-def _local_runtime(root: Path) -> Runtime:
-    root.mkdir(parents=True, exist_ok=True)
-    spark = local_spark()
-    return Runtime("local", spark, LocalTableStore(spark, root), root)
+    return Runtime("databricks", spark, TableStore(spark, UnityCatalog()), None)
 
 
 def check_java() -> None:
@@ -91,14 +96,56 @@ def check_java() -> None:
     )
 
 
+def delta_package(delta_version: str, spark_version: str) -> str:
+    """The Maven coordinate of Delta Lake's jars: Delta builds them for each Spark minor version."""
+    spark_minor = ".".join(spark_version.split(".")[:2])
+    return f"io.delta:delta-spark_{spark_minor}_2.13:{delta_version}"
+
+
+def download_failure(spark_output: str) -> str | None:
+    """Why Ivy could not download a jar, read from Spark's start-up output; None if it did."""
+    if "unresolved dependency" not in spark_output and "download failed" not in spark_output:
+        return None
+    unreachable = re.search(r"Server access error at url \S+ \((.+)\)", spark_output)
+    if unreachable:
+        return unreachable.group(1)
+    failed = re.search(r"\[((?:unresolved dependency|download failed)[^\]]*)\]", spark_output)
+    return failed.group(1) if failed else "see Spark's output"
+
+
+@contextmanager
+def _jvm_output_to(log: Path) -> Iterator[None]:
+    """Send the console output of a JVM started inside to `log`, for the JVM's whole life.
+
+    That output is Ivy's report of the jars it resolved, Java's warnings and Spark's errors with
+    their Java stack traces: the steps report their own errors in one line each.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with log.open("ab") as output:
+            os.dup2(output.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @cache
 def local_spark() -> SparkSession:
-    """A small `local[*]` session, quiet on the console; one per process."""
+    """A small `local[*]` session with Delta Lake, quiet on the console; one per process.
+
+    Delta's jars come from Maven Central through Ivy on the first start and from Ivy's cache in
+    the home folder afterwards. Tables go to `<local folder>/warehouse`.
+    """
     check_java()
+    root = local_dir()
+    root.mkdir(parents=True, exist_ok=True)
     # Workers must run this interpreter, or they cannot import pandas, pyarrow and mlflow.
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # never look up the network
+    package = delta_package(delta.__version__, pyspark.__version__)
     builder = (
         SparkSession.builder.master("local[*]")
         .appName(f"{__package__}-local")
@@ -109,13 +156,33 @@ def local_spark() -> SparkSession:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", "2g")
+        .config("spark.jars.packages", package)
+        # Spark's default, named so that `make install` and every run share one download.
+        .config("spark.jars.ivy", str(Path.home() / IVY_HOME))
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", _DELTA_CATALOG)
+        .config("spark.sql.warehouse.dir", str(root / WAREHOUSE))
+        .config("spark.databricks.delta.snapshotPartitions", "2")  # small tables: one per core
     )
+    log = root / SPARK_LOG
+    already_logged = log.stat().st_size if log.exists() else 0
     try:
-        spark = builder.getOrCreate()
+        with _jvm_output_to(log):
+            spark = builder.getOrCreate()
     except Exception as error:  # the gateway reports a failed JVM start as a bare exception
+        with log.open(errors="replace") as output:
+            output.seek(already_logged)
+            reason = download_failure(output.read())
+        if reason:
+            raise UserError(
+                f"Local Spark needs Delta Lake's jars ({package}) and could not download them "
+                f"from Maven Central ({reason}). Check that this machine reaches Maven Central "
+                "(repo1.maven.org) and run `make install` again: the jars are downloaded once, "
+                f"into {Path.home() / IVY_HOME}. Spark's own report is in {log}."
+            ) from error
         raise UserError(
             f"Local Spark did not start ({first_line(error)}). Check that Java 17 or newer works "
-            "(`java -version`) and that JAVA_HOME points to it."
+            f"(`java -version`) and that JAVA_HOME points to it; Spark's own output is in {log}."
         ) from error
     spark.sparkContext.setLogLevel("ERROR")
     return spark
@@ -226,3 +293,15 @@ def _read_task_values() -> dict:
     if not isinstance(values, dict):
         raise UserError(f"The local task values file {path} is not a JSON object. Delete it.")
     return values
+
+
+def main() -> None:
+    """Start local Spark once, so that Delta Lake's jars are downloaded (`make install` runs it)."""
+    with exit_on_user_error():
+        spark = local_spark()
+        package = delta_package(delta.__version__, pyspark.__version__)
+        print(f"Local Spark {spark.version} with Delta Lake ({package}) is ready.")
+
+
+if __name__ == "__main__":
+    main()
