@@ -2,14 +2,14 @@
 run again, no batch is lost or written twice, and what each run reports is what the table holds.
 
 The runs start from a copy of the lifecycle's local store (a champion model, the feature tables
-and a predictions table), launched through their console scripts as two jobs or two people would.
+and a predictions table), each through its console script's function, as two jobs would.
 """
 
 import os
 import re
 import shutil
 import subprocess
-import sysconfig
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import pytest
 
 import conftest
 from {{ cookiecutter.package_name }} import settings
+from {{ cookiecutter.package_name }}.runner import find_entry_point
 from {{ cookiecutter.package_name }}.runtime import LOCAL_DIR_VARIABLE, get_runtime
 
 PREDICTIONS = f"{conftest.CATALOG}.{conftest.SCHEMA}.{settings.PREDICTIONS_TABLE}"
@@ -41,15 +42,25 @@ class Run:
         return f"{self.step} exited {self.exit_code}:\n{self.stdout}{self.stderr}"
 
 
+def console_script(step: str) -> list[str]:
+    """The command of this project's console script `step`.
+
+    Found through the project's own metadata and run with this Python: projects installed side by
+    side in one environment (the template's tests do that) share the scripts' names on PATH.
+    """
+    entry_point = find_entry_point(settings.PROJECT_SLUG, step, where=step)
+    module, function = entry_point.value.split(":")
+    return [sys.executable, "-c", f"from {module} import {function}; {function}()"]
+
+
 def run_at_once(store: Path, *steps: str) -> list[Run]:
     """Start every step's console script, then wait for all of them."""
-    scripts = Path(sysconfig.get_path("scripts"))
     env = os.environ | {LOCAL_DIR_VARIABLE: str(store)}
     outputs = [(store.parent / f"{i}.out", store.parent / f"{i}.err") for i in range(len(steps))]
     processes = []
     for step, (out, err) in zip(steps, outputs, strict=True):
         with out.open("w") as stdout, err.open("w") as stderr:
-            command = [str(scripts / step), *conftest.STEP_ARGS]
+            command = [*console_script(step), *conftest.STEP_ARGS]
             processes.append(subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr))
     return [
         Run(step, process.wait(), out.read_text(), err.read_text())
