@@ -5,6 +5,8 @@ a temporary folder (MLOPS_LOCAL_DIR).
 """
 
 import os
+import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ import pytest
 
 from {{ cookiecutter.package_name }} import settings
 from {{ cookiecutter.package_name }}.pipeline import run_lifecycle, summary_of
-from {{ cookiecutter.package_name }}.runner import JobRun
+from {{ cookiecutter.package_name }}.runner import JobRun, find_entry_point
 from {{ cookiecutter.package_name }}.runtime import LOCAL_DIR_VARIABLE, get_runtime, local_spark
 from {{ cookiecutter.package_name }}.sample_data import write_sample
 
@@ -84,3 +86,28 @@ def in_lifecycle(lifecycle, monkeypatch) -> Lifecycle:
     """Inspect (or add to) the store the lifecycle ran in."""
     monkeypatch.setenv(LOCAL_DIR_VARIABLE, str(lifecycle.store))
     return lifecycle
+
+
+def copy_of_store(store: Path, to: Path) -> Path:
+    """A copy of a local store, for runs that change or damage it."""
+    shutil.copytree(store, to, ignore=shutil.ignore_patterns("spark.log"))
+    return to
+
+
+@pytest.fixture
+def lifecycle_copy(lifecycle, tmp_path, monkeypatch) -> Path:
+    """A copy of the lifecycle's store, for one test to change (the original stays as it is)."""
+    store = copy_of_store(lifecycle.store, tmp_path / "store")
+    monkeypatch.setenv(LOCAL_DIR_VARIABLE, str(store))
+    return store
+
+
+def console_script(step: str) -> list[str]:
+    """The command of this project's console script `step`.
+
+    Found through the project's own metadata and run with this Python: projects installed side by
+    side in one environment (the template's tests do that) share the scripts' names on PATH.
+    """
+    entry_point = find_entry_point(settings.PROJECT_SLUG, step, where=step)
+    module, function = entry_point.value.split(":")
+    return [sys.executable, "-c", f"from {module} import {function}; {function}()"]

@@ -7,9 +7,7 @@ and a predictions table), each through its console script's function, as two job
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +15,6 @@ import pytest
 
 import conftest
 from {{ cookiecutter.package_name }} import settings
-from {{ cookiecutter.package_name }}.runner import find_entry_point
 from {{ cookiecutter.package_name }}.runtime import LOCAL_DIR_VARIABLE, get_runtime
 
 PREDICTIONS = f"{conftest.CATALOG}.{conftest.SCHEMA}.{settings.PREDICTIONS_TABLE}"
@@ -42,17 +39,6 @@ class Run:
         return f"{self.step} exited {self.exit_code}:\n{self.stdout}{self.stderr}"
 
 
-def console_script(step: str) -> list[str]:
-    """The command of this project's console script `step`.
-
-    Found through the project's own metadata and run with this Python: projects installed side by
-    side in one environment (the template's tests do that) share the scripts' names on PATH.
-    """
-    entry_point = find_entry_point(settings.PROJECT_SLUG, step, where=step)
-    module, function = entry_point.value.split(":")
-    return [sys.executable, "-c", f"from {module} import {function}; {function}()"]
-
-
 def run_at_once(store: Path, *steps: str) -> list[Run]:
     """Start every step's console script, then wait for all of them."""
     env = os.environ | {LOCAL_DIR_VARIABLE: str(store)}
@@ -60,7 +46,7 @@ def run_at_once(store: Path, *steps: str) -> list[Run]:
     processes = []
     for step, (out, err) in zip(steps, outputs, strict=True):
         with out.open("w") as stdout, err.open("w") as stderr:
-            command = [*console_script(step), *conftest.STEP_ARGS]
+            command = [*conftest.console_script(step), *conftest.STEP_ARGS]
             processes.append(subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr))
     return [
         Run(step, process.wait(), out.read_text(), err.read_text())
@@ -114,8 +100,7 @@ class AtOnce:
 def at_once(lifecycle, tmp_path_factory) -> AtOnce:
     """Two batch-inference runs and a feature refresh, started together on one copy of the
     lifecycle's store (the lifecycle's own tables stay as its tests expect them)."""
-    store = tmp_path_factory.mktemp("at-once") / "store"
-    shutil.copytree(lifecycle.store, store, ignore=shutil.ignore_patterns("spark.log"))
+    store = conftest.copy_of_store(lifecycle.store, tmp_path_factory.mktemp("at-once") / "store")
     with conftest.local_store_at(store):
         tables = get_runtime().tables
         before = batches(tables)

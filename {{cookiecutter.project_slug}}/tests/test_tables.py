@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.runtime import get_runtime
-from {{ cookiecutter.package_name }}.tables import check_table_name, local_table_name
+from {{ cookiecutter.package_name }}.tables import check_table_name, damaged_file, local_table_name
 
 NAME = "main.sales.orders"
 LOCAL_NAME = "main__sales.orders"
@@ -220,3 +220,49 @@ def test_a_conflicting_write_is_refused_whole_with_a_message_to_run_again(
     ]
     assert rows(store) == [(1, "a"), (2, "b"), (4, "d")]
     assert rows(store, version=concurrent) == rows(store)
+
+
+def spark_read_failure(path: str, cause: str) -> Exception:
+    """The text Spark gives for a data file it could not read, shortened."""
+    return Exception(
+        "An error occurred while calling o350.getResult.\n"
+        f"Caused by: org.apache.spark.SparkException: [FAILED_READ_FILE.NO_HINT] Encountered error "
+        f"while reading file {path}.  SQLSTATE: KD001\n"
+        "\tat org.apache.spark.sql.errors.QueryExecutionErrors$.cannotReadFilesError\n"
+        f"Caused by: {cause}\n"
+        "\tat org.apache.parquet.hadoop.ParquetFileReader.readFooter\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "table"),
+    [
+        pytest.param(
+            "file:/p/.local/warehouse/main__sales.db/orders/part-0.snappy.parquet",
+            "main.sales.orders",
+            id="local table",
+        ),
+        pytest.param(
+            "file:/p/.local/warehouse/main__sales.db/orders/day=2024-01-01/part-0.parquet",
+            "main.sales.orders",
+            id="partitioned local table",
+        ),
+        pytest.param(
+            "file:/p/.local/paths/databricks-datasets/trips/part-0.parquet",
+            "/p/.local/paths/databricks-datasets/trips",
+            id="table at a path",
+        ),
+        pytest.param(
+            "s3://bucket/tables/orders/part-0.parquet", "s3://bucket/tables/orders", id="cloud"
+        ),
+    ],
+)
+def test_a_damaged_data_file_is_reported_with_its_table(path, table):
+    cause = f"java.lang.RuntimeException: {path} is not a Parquet file. Expected magic number"
+    message = str(damaged_file(spark_read_failure(path, cause)))
+    assert message.startswith(f"A data file of table '{table}' is damaged (the file is not a ")
+    assert path in message and "\tat " not in message
+
+
+def test_other_errors_are_not_taken_for_damaged_files():
+    assert damaged_file(ValueError("[FAILED_READ_FILE] mentioned without a file")) is None

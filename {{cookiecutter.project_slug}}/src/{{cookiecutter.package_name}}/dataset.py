@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from . import settings
 from .runtime import Runtime
-from .tables import require_columns, table_name
+from .tables import rewrite_fix, table_name
 
 PICKUP_TIME = "tpep_pickup_datetime"
 DROPOFF_TIME = "tpep_dropoff_datetime"
@@ -45,8 +45,12 @@ def read_trips(runtime: Runtime, name: str, columns: list[str] = TRIP_COLUMNS) -
         from .sample_data import write_sample
 
         write_sample(runtime, name)
-    trips = runtime.tables.read(name, fix=f"Create it or pass another --input-table. {_INPUT_FIX}")
-    require_columns(trips, columns, name, fix=_INPUT_FIX)
+    trips = runtime.tables.read(
+        name,
+        fix=f"Create it or pass another --input-table. {_INPUT_FIX}",
+        columns=columns,
+        column_fix=_INPUT_FIX,
+    )
     return clean_trips(trips.select(*columns))
 
 
@@ -114,10 +118,16 @@ def model_inputs(runtime: Runtime, trips: DataFrame, catalog: str, schema: str) 
     """Trips with every model feature, as doubles; feature tables looked up at pickup time."""
     fix = "Run the feature engineering step (feature-engineering) first."
     pickup = runtime.tables.read(
-        table_name(catalog, schema, settings.PICKUP_FEATURES_TABLE), fix=fix
+        table_name(catalog, schema, settings.PICKUP_FEATURES_TABLE),
+        fix=fix,
+        columns=["pickup_zip", WINDOW_END, *PICKUP_FEATURES],
+        column_fix=rewrite_fix("feature-engineering"),
     )
     dropoff = runtime.tables.read(
-        table_name(catalog, schema, settings.DROPOFF_FEATURES_TABLE), fix=fix
+        table_name(catalog, schema, settings.DROPOFF_FEATURES_TABLE),
+        fix=fix,
+        columns=["dropoff_zip", WINDOW_END, *DROPOFF_FEATURES],
+        column_fix=rewrite_fix("feature-engineering"),
     )
     rows = trips.withColumns(
         {"pickup_hour": F.hour(PICKUP_TIME), "pickup_weekday": F.dayofweek(PICKUP_TIME)}

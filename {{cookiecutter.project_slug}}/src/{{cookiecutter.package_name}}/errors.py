@@ -3,6 +3,7 @@
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 
 class UserError(Exception):
@@ -21,5 +22,16 @@ def exit_on_user_error() -> Iterator[None]:
     try:
         yield
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
+        _report(error)
+    except Exception as error:
+        from .tables import damaged_file  # tables reports its own errors with this module
+
+        damaged = damaged_file(error)
+        if damaged is None:
+            raise
+        _report(damaged)
+
+
+def _report(error: UserError) -> NoReturn:
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    raise SystemExit(1) from None

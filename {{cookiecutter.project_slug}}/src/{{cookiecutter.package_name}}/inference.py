@@ -30,6 +30,16 @@ from .runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
 from .tables import table_name
 
 PREDICTION = "prediction"
+# The predictions table: each trip as booked, the other features it was scored with, the
+# prediction, and the batch that made it.
+SCORED_COLUMNS = [
+    TRIP_ID,
+    *BOOKING_COLUMNS,
+    *(column for column in FEATURE_COLUMNS if column not in BOOKING_COLUMNS),
+    PREDICTION,
+]
+BATCH_COLUMNS = ["model_version", "scored_at", "batch_id"]
+PREDICTIONS_COLUMNS = SCORED_COLUMNS + BATCH_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -86,9 +96,7 @@ def batch_inference(
     # The version, not the alias: a promotion during the run cannot mix two models in one batch.
     scored = score(runtime, inputs, f"models:/{name}/{version}")
     batch_id, scored_at = new_batch()
-    features = [column for column in FEATURE_COLUMNS if column not in BOOKING_COLUMNS]
-    columns = [TRIP_ID, *BOOKING_COLUMNS, *features, PREDICTION]
-    batch = with_batch(scored.select(*columns), version, batch_id, scored_at)
+    batch = with_batch(scored.select(*SCORED_COLUMNS), version, batch_id, scored_at)
     target = table_name(catalog, schema, predictions_table)
     table_version = runtime.tables.append(target, batch)
     committed = runtime.tables.read(target, fix="", version=table_version)

@@ -30,10 +30,10 @@ from .dataset import (
     with_trip_id,
 )
 from .errors import UserError, exit_on_user_error
-from .inference import PREDICTION
+from .inference import PREDICTION, PREDICTIONS_COLUMNS
 from .registry import full_model_name, get_version, validation_metric_tag
 from .runtime import Runtime, get_runtime, get_task_value, set_task_value, use_mlflow
-from .tables import table_name
+from .tables import rewrite_fix, table_name
 
 TASK_KEY = "monitor"
 WINDOW = "week"  # a unit of Spark's date_trunc
@@ -290,6 +290,8 @@ def monitor(
     predictions = runtime.tables.read(
         table_name(catalog, schema, predictions_table),
         fix="Run batch inference (batch-inference) first.",
+        columns=PREDICTIONS_COLUMNS,
+        column_fix=rewrite_fix("batch-inference"),
     )
     batch_id, version = latest_batch(predictions)
     batch = with_window(predictions.where(F.col("batch_id") == batch_id))
@@ -376,7 +378,9 @@ def summary_lines(
     name = metrics_table(catalog, schema, predictions_table)
     if not runtime.tables.exists(name):
         return [("drift", "not measured yet"), ("retraining signal", "none")]
-    metrics = runtime.tables.read(name, fix="")
+    metrics = runtime.tables.read(
+        name, fix="", columns=METRICS_COLUMNS, column_fix=rewrite_fix("monitor-model")
+    )
     latest = metrics.orderBy(F.desc("monitored_at"), F.desc("batch_id")).first()["batch_id"]
     judged = metrics.where((F.col("batch_id") == latest) & F.col("judged")).toPandas()
     drift = []

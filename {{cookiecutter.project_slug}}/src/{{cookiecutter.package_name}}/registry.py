@@ -4,12 +4,13 @@ Only aliases (`champion`, `challenger`) and tags are used; registry stages are d
 Unity Catalog rejects them.
 """
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from .errors import UserError
-from .runtime import get_task_value
+from .runtime import Runtime, get_task_value
 from .tables import check_table_name
 
 CHAMPION = "champion"
@@ -78,3 +79,30 @@ def handed_over_version(given: str) -> str:
             f"No --model-version given and no version handed over by the train task. {TRAINING_FIX}"
         )
     return str(version)
+
+
+def check_history_is_registered(
+    client: MlflowClient, name: str, runtime: Runtime, predictions_table: str
+) -> None:
+    """Refuse when the registry lacks versions that the prediction history refers to.
+
+    A damaged MLflow store that was replaced by an empty one, or a registry pointed at the wrong
+    place, would otherwise hand out version numbers that earlier predictions already name.
+    """
+    if not runtime.tables.exists(predictions_table):
+        return
+    history = runtime.tables.read(predictions_table, fix="", columns=["model_version"])
+    used = history.agg({"model_version": "max"}).first()[0]
+    if used is None:
+        return
+    registered = client.search_model_versions(f"name='{name}'")
+    latest = max((int(version.version) for version in registered), default=0)
+    if latest < used:
+        known = f"versions up to {latest}" if latest else "no version"
+        raise UserError(
+            f"Table '{predictions_table}' holds predictions of '{name}' version {used}, but the "
+            f"model registry ({mlflow.get_registry_uri()}) has {known} of it: the registry lost "
+            "models, so new versions would reuse numbers the history already names. Restore the "
+            "registry from a backup; to start afresh instead, drop the predictions table too "
+            "(locally, `make clean`)."
+        )

@@ -18,6 +18,7 @@ import re
 import shutil
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -185,6 +186,8 @@ def local_spark() -> SparkSession:
             f"(`java -version`) and that JAVA_HOME points to it; Spark's own output is in {log}."
         ) from error
     spark.sparkContext.setLogLevel("ERROR")
+    # PySpark warns before it re-raises a failed Arrow transfer; the step reports the error itself.
+    warnings.filterwarnings("ignore", "toPandas attempted Arrow optimization", UserWarning)
     return spark
 
 

@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 
 from . import settings
 from .errors import UserError
+from .inference import BATCH_COLUMNS
 {%- if cookiecutter.include_monitoring == "yes" %}
 from .monitoring import summary_lines as monitoring_lines
 {%- endif %}
@@ -22,7 +23,7 @@ from .registry import (
     validation_metric_tag,
 )
 from .runtime import get_runtime, get_task_value, use_mlflow
-from .tables import table_name
+from .tables import rewrite_fix, table_name
 
 
 def validation_outcome(client: MlflowClient, name: str, version: str) -> str:
@@ -63,7 +64,9 @@ def pipeline_summary(
     ]
     predictions = table_name(catalog, schema, predictions_table)
     if runtime.tables.exists(predictions):
-        rows = runtime.tables.read(predictions, fix="")
+        rows = runtime.tables.read(
+            predictions, fix="", columns=BATCH_COLUMNS, column_fix=rewrite_fix("batch-inference")
+        )
         latest = rows.orderBy(F.desc("scored_at"), F.desc("batch_id")).first()
         batch = rows.where(F.col("batch_id") == latest["batch_id"])
         lines.append(

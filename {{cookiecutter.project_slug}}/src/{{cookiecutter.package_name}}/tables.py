@@ -13,8 +13,8 @@ store reports that as a UserError that names the table and says to run again.
 
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
@@ -86,19 +86,75 @@ def is_path(name: str) -> bool:
     return name.startswith("/") or name.startswith("dbfs:")
 
 
-def require_columns(df: DataFrame, columns: list[str], table: str, fix: str) -> None:
+def require_columns(df: DataFrame, columns: Sequence[str], table: str, fix: str) -> None:
     """Fail with one message naming the first missing column of `table`."""
     missing = [column for column in columns if column not in df.columns]
     if missing:
         raise UserError(
-            f"Table '{table}' has no column '{missing[0]}' (it has: {', '.join(df.columns)}). {fix}"
+            f"Table '{table}' has no column '{missing[0]}', which this step reads (it has: "
+            f"{', '.join(df.columns)}). {fix}"
         )
+
+
+def damaged_file(error: BaseException) -> UserError | None:
+    """A UserError naming the table whose data file Spark could not read, if that is the error.
+
+    Spark wraps the reason (a failed checksum, a truncated Parquet file, a missing file) in a
+    Java stack trace of many lines; the one line that matters names the file.
+    """
+    text = "\n".join(_error_texts(error))
+    failed = _FAILED_READ.search(text)
+    if failed is None:
+        return None
+    path = failed.group(1)
+    causes = _CAUSE.findall(text)
+    reason = causes[-1].strip() if causes else "Spark could not read it"
+    reason = reason.replace(path, "the file").replace(path.removeprefix("file:"), "the file")
+    table = _table_of_file(path)
+    return UserError(
+        f"A data file of table '{table}' is damaged ({reason}): {path}. Restore the table "
+        "from a backup or to an earlier version (RESTORE TABLE), or drop it and run the step "
+        "that writes it again; locally, `make clean` starts afresh."
+    )
+
+
+_FAILED_READ = re.compile(
+    r"\[FAILED_READ_FILE[.A-Z_]*\] Encountered error while reading file (\S+?)\.?\s"
+)
+_CAUSE = re.compile(r"^Caused by: [\w.$]+: (.+)$", re.MULTILINE)
+
+
+def _error_texts(error: BaseException | None) -> Iterator[str]:
+    """The messages of an error and its causes, Java's included."""
+    while error is not None:
+        yield str(error)
+        java = getattr(error, "java_exception", None)
+        if java is not None:
+            with suppress(Exception):  # the JVM is gone; the Python message has to do
+                yield str(java.toString())
+        error = error.__cause__ or error.__context__
+
+
+def _table_of_file(path: str) -> str:
+    """The table a data file belongs to: its Unity Catalog name when it is a local table."""
+    folders = path.removeprefix("file:").split("/")[:-1]  # strings: a URL is no local Path
+    while folders and (folders[-1].count("=") == 1 or folders[-1].startswith("_")):
+        folders.pop()  # partition folders such as `day=2024-01-01`, and `_delta_log`
+    if len(folders) >= 3 and folders[-3] == WAREHOUSE and "__" in folders[-2]:
+        catalog, schema = folders[-2].removesuffix(".db").split("__", 1)
+        return f"{catalog}.{schema}.{folders[-1]}"
+    return "/".join(folders)
 
 
 def spark_reason(error: Exception) -> str:
     """The first line of what Spark said, also for a Java error PySpark passes on untranslated."""
     java = getattr(error, "java_exception", None)
     return first_line(Exception(java.getMessage())) if java is not None else first_line(error)
+
+
+def rewrite_fix(step: str) -> str:
+    """What to do when a table written by `step` lacks a column: it was changed since."""
+    return f"The table was changed since {step} wrote it: drop it and run {step} again."
 
 
 def missing_table(name: str, where: str, fix: str) -> UserError:
@@ -205,17 +261,30 @@ class TableStore:
             return DeltaTable.isDeltaTable(self.spark, self.catalog.path(name))
         return self.spark.catalog.tableExists(self.catalog.table(name))
 
-    def read(self, name: str, fix: str, version: int | None = None) -> DataFrame:
-        """The table's rows, at `version` if given; if it does not exist, a UserError ending
-        with `fix`."""
+    def read(
+        self,
+        name: str,
+        fix: str,
+        columns: Sequence[str] = (),
+        version: int | None = None,
+        column_fix: str | None = None,
+    ) -> DataFrame:
+        """The table's rows, at `version` if given.
+
+        A UserError ending with `fix` if the table does not exist, and one naming the column and
+        ending with `column_fix` (or `fix`) if it lacks one of the `columns` the caller reads.
+        """
         if not self.exists(name):
             raise missing_table(name, self._where(name), fix)
         reader = self.spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
         if is_path(name):
-            return reader.load(self.catalog.path(name))
-        return reader.table(self.catalog.table(name))
+            rows = reader.load(self.catalog.path(name))
+        else:
+            rows = reader.table(self.catalog.table(name))
+        require_columns(rows, columns, name, fix=column_fix or fix)
+        return rows
 
     def append(self, name: str, df: DataFrame) -> int:
         """Add the rows in one commit; returns the table version that commit made."""

@@ -7,6 +7,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import sklearn
+from mlflow import MlflowClient
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, Schema
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -16,8 +17,9 @@ from threadpoolctl import threadpool_limits
 from . import cli, settings
 from .dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME, model_inputs, read_trips
 from .errors import UserError, exit_on_user_error
-from .registry import TRAIN_TASK_KEY, full_model_name
+from .registry import TRAIN_TASK_KEY, check_history_is_registered, full_model_name
 from .runtime import Runtime, get_runtime, quiet_loggers, set_task_value, use_mlflow
+from .tables import table_name
 
 MIN_TRIPS = 100
 
@@ -79,10 +81,14 @@ def train(
     schema: str,
     model_name: str,
     experiment_name: str,
+    predictions_table: str = settings.PREDICTIONS_TABLE,
     params: dict = settings.MODEL_PARAMS,
 ) -> TrainingResult:
     """Fit a model on the trips and register it as a new version of catalog.schema.model_name."""
     name = full_model_name(catalog, schema, model_name)
+    use_mlflow(experiment_name)
+    predictions = table_name(catalog, schema, predictions_table)
+    check_history_is_registered(MlflowClient(), name, runtime, predictions)
     trips = read_trips(runtime, input_table)
     inputs = model_inputs(runtime, trips, catalog, schema)
     frame = inputs.select(PICKUP_TIME, *FEATURE_COLUMNS, LABEL).toPandas()
@@ -90,7 +96,6 @@ def train(
     model = fit_model(train_rows, params)
     metrics = regression_metrics(holdout_rows[LABEL], model.predict(holdout_rows[FEATURE_COLUMNS]))
 
-    use_mlflow(experiment_name)
     features = train_rows[FEATURE_COLUMNS]
     # cloudpickle on purpose, so the model loads the same way locally and on Databricks.
     with mlflow.start_run(run_name="train") as run, quiet_loggers("mlflow.sklearn"):
@@ -128,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_input_table(parser)
     cli.add_model_name(parser)
     cli.add_experiment_name(parser)
+    cli.add_predictions_table(parser)
     args = parser.parse_args(argv)
     with exit_on_user_error():
         result = train(
@@ -137,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
             args.schema,
             args.model_name,
             args.experiment_name,
+            args.predictions_table,
         )
         set_task_value("model_version", result.version, task_key=TRAIN_TASK_KEY)
         rmse = result.holdout_metrics["root_mean_squared_error"]
