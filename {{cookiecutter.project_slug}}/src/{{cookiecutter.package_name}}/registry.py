@@ -11,7 +11,7 @@ from mlflow.exceptions import MlflowException
 
 from .errors import UserError
 from .runtime import Runtime, get_task_value
-from .tables import check_table_name
+from .tables import check_table_name, rewrite_fix
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -91,7 +91,12 @@ def check_history_is_registered(
     """
     if not runtime.tables.exists(predictions_table):
         return
-    history = runtime.tables.read(predictions_table, fix="", columns=["model_version"])
+    history = runtime.tables.read(
+        predictions_table,
+        fix="",
+        columns=["model_version"],
+        column_fix=rewrite_fix("batch-inference"),
+    )
     used = history.agg({"model_version": "max"}).first()[0]
     if used is None:
         return
