@@ -10,8 +10,8 @@ PROJECT_SLUG = {{ cookiecutter.project_slug | tojson }}
 CATALOG = {{ cookiecutter.dev_catalog | tojson }}
 SCHEMA = {{ cookiecutter.schema_name | tojson }}
 # Short name; registered as <catalog>.<schema>.<MODEL_NAME>.
-MODEL_NAME = {{ (cookiecutter.package_name ~ "_model") | tojson }}
-EXPERIMENT_NAME = {{ (cookiecutter.project_slug ~ "-training") | tojson }}
+MODEL_NAME = {{ cookiecutter.__model_name | tojson }}
+EXPERIMENT_NAME = {{ cookiecutter.__experiment_name | tojson }}
 
 # The public NYC taxi sample of every Databricks workspace. Locally the same path holds a generated
 # sample (see sample_data.py), so the default works everywhere.
