@@ -431,7 +431,11 @@ def load_bundle(root: Path, target: str = LOCAL_TARGET) -> Bundle:
     raw: dict[str, str] = {"bundle.name": name, "bundle.target": target}
     values = variable_values(declared, target_config.get("variables") or {}, target)
     for variable, value in values.items():
-        raw[f"var.{variable}"] = _scalar_text(value, f"variable '{variable}'")
+        if isinstance(value, (dict, list)):
+            # A complex variable (the jobs' compute): checked as its JSON text, never run here.
+            raw[f"var.{variable}"] = json.dumps(value)
+        else:
+            raw[f"var.{variable}"] = _scalar_text(value, f"variable '{variable}'")
     raw.update(_workspace_references(config.get("workspace") or {}, target_config))
     for kind, definitions in resources.items():
         for key, definition in definitions.items():
