@@ -106,9 +106,7 @@ def test_a_worse_model_fails_validation_and_is_never_promoted(in_lifecycle, caps
     worse = training.train(
         get_runtime(),
         settings.INPUT_TABLE,
-        conftest.CATALOG,
-        conftest.SCHEMA,
-        settings.MODEL_NAME,
+        conftest.MODEL_REF,
         "worse-models",
         params={"max_iter": 1, "learning_rate": 0.01, "random_state": 0},
     )
