@@ -19,8 +19,8 @@ from {{ cookiecutter.package_name }}.runtime import LOCAL_DIR_VARIABLE, get_runt
 
 PREDICTIONS = f"{conftest.CATALOG}.{conftest.SCHEMA}.{settings.PREDICTIONS_TABLE}"
 FEATURE_TABLES = {
-    f"{conftest.CATALOG}.{conftest.SCHEMA}.{settings.PICKUP_FEATURES_TABLE}": "pickup_zip",
-    f"{conftest.CATALOG}.{conftest.SCHEMA}.{settings.DROPOFF_FEATURES_TABLE}": "dropoff_zip",
+    f"{conftest.CATALOG}.{conftest.SCHEMA}.{spec.table}": spec.key
+    for spec in settings.FEATURE_TABLES
 }
 SCORED = re.compile(
     r"Scored ([\d,]+) trips with .+; appended batch (\S+) to \S+ \(table version (\d+)\)\.$",

@@ -1,9 +1,10 @@
-"""The runtime layer: local state folder, task values, Java and MLflow checks."""
+"""The runtime layer: local state folder, task values, Java and MLflow checks, the local sample."""
 
 import json
 import os
 import subprocess
 import sys
+from functools import partial
 
 import delta
 import pyspark
@@ -11,7 +12,7 @@ import pytest
 from delta import configure_spark_with_delta_pip
 from pyspark.sql import SparkSession
 
-from {{ cookiecutter.package_name }} import runtime
+from {{ cookiecutter.package_name }} import runtime, sample_data, settings
 from {{ cookiecutter.package_name }}.errors import UserError
 
 
@@ -70,6 +71,16 @@ def test_local_mode_is_chosen_without_the_databricks_runtime(monkeypatch):
     monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
     assert not runtime.on_databricks()
     assert runtime.get_runtime().is_local
+
+
+def test_locally_the_default_input_is_generated_when_a_step_first_reads_it(
+    fresh_store, monkeypatch
+):
+    monkeypatch.setattr(sample_data, "write_sample", partial(sample_data.write_sample, trips=200))
+    tables = runtime.get_runtime().tables
+    assert not tables.exists(settings.TAXI_SAMPLE)
+    assert tables.read(settings.TAXI_SAMPLE, fix="").count() == 200
+    assert (fresh_store / "paths" / settings.TAXI_SAMPLE.lstrip("/") / "_delta_log").is_dir()
 
 
 def test_the_delta_jars_are_those_delta_spark_asks_for_this_spark(monkeypatch):

@@ -15,8 +15,8 @@ from .registry import (
     CHAMPION,
     TRAIN_TASK_KEY,
     VALIDATION_STATUS_TAG,
+    ModelRef,
     aliases,
-    full_model_name,
     get_version,
     require_alias,
 )
@@ -56,11 +56,11 @@ class DeploymentResult:
     decision: Decision
 
 
-def deploy(catalog: str, schema: str, model_name: str, version: str) -> DeploymentResult:
+def deploy(model_ref: ModelRef, version: str) -> DeploymentResult:
     """Point `@champion` at `version` if the gate allows it; empty version: the challenger."""
     use_mlflow()
     client = MlflowClient()
-    name = full_model_name(catalog, schema, model_name)
+    name = model_ref.full_name
     version = version or require_alias(
         client, name, CHALLENGER, fix="Validate a version first (validate-model)."
     )
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with exit_on_user_error():
         version = args.model_version.strip() or get_task_value(TRAIN_TASK_KEY, "model_version")
-        result = deploy(args.catalog, args.schema, args.model_name, version or "")
+        result = deploy(ModelRef(args.catalog, args.schema, args.model_name), version or "")
         outcome = f"{result.model_name}: {result.decision.reason}"
         if result.decision.promote or result.champion == result.version:
             print(f"{outcome}; @{CHAMPION} is version {result.version}.")

@@ -25,7 +25,7 @@ from .dataset import (
     with_trip_id,
 )
 from .errors import exit_on_user_error
-from .registry import CHAMPION, TRAINING_FIX, full_model_name, require_alias
+from .registry import CHAMPION, TRAINING_FIX, ModelRef, require_alias
 from .runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
 from .tables import table_name
 
@@ -80,24 +80,19 @@ def score(runtime: Runtime, inputs: DataFrame, model_uri: str) -> DataFrame:
 
 
 def batch_inference(
-    runtime: Runtime,
-    input_table: str,
-    catalog: str,
-    schema: str,
-    model_name: str,
-    predictions_table: str,
+    runtime: Runtime, input_table: str, model_ref: ModelRef, predictions_table: str
 ) -> InferenceResult:
     use_mlflow()
-    name = full_model_name(catalog, schema, model_name)
+    name = model_ref.full_name
     fix = f"{TRAINING_FIX} A version becomes @{CHAMPION} once it passes validation."
     version = require_alias(MlflowClient(), name, CHAMPION, fix=fix)
     trips = with_trip_id(read_trips(runtime, input_table, columns=BOOKING_COLUMNS))
-    inputs = model_inputs(runtime, trips, catalog, schema)
+    inputs = model_inputs(runtime, trips, model_ref.catalog, model_ref.schema)
     # The version, not the alias: a promotion during the run cannot mix two models in one batch.
     scored = score(runtime, inputs, f"models:/{name}/{version}")
     batch_id, scored_at = new_batch()
     batch = with_batch(scored.select(*SCORED_COLUMNS), version, batch_id, scored_at)
-    target = table_name(catalog, schema, predictions_table)
+    target = table_name(model_ref.catalog, model_ref.schema, predictions_table)
     table_version = runtime.tables.append(target, batch)
     committed = runtime.tables.read(target, fix="", version=table_version)
     rows = committed.where(F.col("batch_id") == batch_id).count()
@@ -114,9 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         result = batch_inference(
             get_runtime(),
             args.input_table,
-            args.catalog,
-            args.schema,
-            args.model_name,
+            ModelRef(args.catalog, args.schema, args.model_name),
             args.predictions_table,
         )
         print(

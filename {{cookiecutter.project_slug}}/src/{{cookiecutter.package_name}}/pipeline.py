@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import settings
 from .errors import exit_on_user_error
+from .registry import ModelRef
 from .runner import (
     JobRun,
     JobRunner,
@@ -59,11 +60,13 @@ def run_lifecycle(project_dir: Path | None = None) -> tuple[list[JobRun], dict[s
 
 
 def summary_of(variables: dict[str, str]) -> str:
-    return pipeline_summary(
+    model_ref = ModelRef(
         variables.get("catalog", settings.CATALOG),
         variables.get("schema", settings.SCHEMA),
         variables.get("model_name", settings.MODEL_NAME),
-        variables.get("predictions_table", settings.PREDICTIONS_TABLE),
+    )
+    return pipeline_summary(
+        model_ref, variables.get("predictions_table", settings.PREDICTIONS_TABLE)
     )
 
 

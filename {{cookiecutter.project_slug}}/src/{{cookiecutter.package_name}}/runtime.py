@@ -19,7 +19,7 @@ import shutil
 import sys
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -27,8 +27,9 @@ from pathlib import Path
 
 import delta
 import pyspark
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from . import settings
 from .errors import UserError, exit_on_user_error, first_line
 from .tables import WAREHOUSE, LocalCatalog, TableStore, UnityCatalog
 
@@ -74,7 +75,26 @@ def get_runtime() -> Runtime:
     spark = local_spark()
     catalog = LocalCatalog(spark, root)
     catalog.attach()
-    return Runtime("local", spark, TableStore(spark, catalog), root)
+    return Runtime("local", spark, LocalTableStore(spark, catalog), root)
+
+
+class LocalTableStore(TableStore):
+    """Local tables, where the NYC taxi sample of every Databricks workspace is a generated
+    stand-in, written the first time a step reads it."""
+
+    def read(
+        self,
+        name: str,
+        fix: str,
+        columns: Sequence[str] = (),
+        version: int | None = None,
+        column_fix: str | None = None,
+    ) -> DataFrame:
+        if name == settings.TAXI_SAMPLE and not self.exists(name):
+            from .sample_data import write_sample  # it builds on this module
+
+            write_sample(get_runtime(), name)
+        return super().read(name, fix, columns, version, column_fix)
 
 
 @cache

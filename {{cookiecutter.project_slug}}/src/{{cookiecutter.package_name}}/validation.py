@@ -24,8 +24,8 @@ from .registry import (
     CHALLENGER,
     CHAMPION,
     VALIDATION_STATUS_TAG,
+    ModelRef,
     alias_version,
-    full_model_name,
     get_version,
     handed_over_version,
     validation_metric_tag,
@@ -103,9 +103,7 @@ def evaluate(model_uri: str, data: pd.DataFrame, run_name: str) -> dict[str, flo
 def validate(
     runtime: Runtime,
     input_table: str,
-    catalog: str,
-    schema: str,
-    model_name: str,
+    model_ref: ModelRef,
     version: str,
     mode: str,
     experiment_name: str,
@@ -115,7 +113,7 @@ def validate(
         raise UserError(f"--validation-mode '{mode}' is not one of {', '.join(MODES)}.")
     use_mlflow(experiment_name)
     client = MlflowClient()
-    name = full_model_name(catalog, schema, model_name)
+    name = model_ref.full_name
     model_version = get_version(client, name, version)
     if mode == "disabled":
         client.set_model_version_tag(name, version, VALIDATION_STATUS_TAG, SKIPPED)
@@ -128,7 +126,7 @@ def validate(
             f"Version {version} of '{name}' was not trained by train-model (its run has no "
             "holdout_start parameter), so there is no held-out data to validate it on."
         )
-    data = holdout_trips(runtime, input_table, catalog, schema, holdout_start)
+    data = holdout_trips(runtime, input_table, model_ref.catalog, model_ref.schema, holdout_start)
     if data.empty:
         raise UserError(
             f"Table '{input_table}' has no trips from {holdout_start} on, the held-out period of "
@@ -197,9 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         result = validate(
             get_runtime(),
             args.input_table,
-            args.catalog,
-            args.schema,
-            args.model_name,
+            ModelRef(args.catalog, args.schema, args.model_name),
             handed_over_version(args.model_version),
             args.validation_mode,
             args.experiment_name,
