@@ -6,7 +6,7 @@ import pytest
 
 from {{ cookiecutter.package_name }} import settings
 from {{ cookiecutter.package_name }}.features import dropoff_features, pickup_features, write_features
-from {{ cookiecutter.package_name }}.runtime import get_runtime
+from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
 from {{ cookiecutter.package_name }}.sample_data import generate_trips
 
 T = datetime(2016, 1, 4, 10, 0)

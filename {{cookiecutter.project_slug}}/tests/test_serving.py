@@ -17,8 +17,8 @@ import pytest
 
 from conftest import MODEL
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS, TRIP_FEATURES
+from {{ cookiecutter.package_name }}.platform.runtime import use_mlflow
 from {{ cookiecutter.package_name }}.registry import CHAMPION
-from {{ cookiecutter.package_name }}.runtime import use_mlflow
 
 # A trip booked in a quiet hour: the feature tables knew nothing of its pickup or dropoff area.
 QUIET_TRIP = {"trip_distance": 2.4, "pickup_hour": 3, "pickup_weekday": 2}

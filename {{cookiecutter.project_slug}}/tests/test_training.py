@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.platform.errors import UserError
 from {{ cookiecutter.package_name }}.training import fit_model, regression_metrics, split_by_time
 
 

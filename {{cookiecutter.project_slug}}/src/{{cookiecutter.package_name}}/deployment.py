@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from mlflow import MlflowClient
 
 from . import cli
-from .errors import exit_on_user_error
+from .platform.errors import exit_on_user_error
+from .platform.runtime import use_mlflow
+from .platform.task_values import get_task_value
 from .registry import (
     CHALLENGER,
     CHAMPION,
@@ -20,7 +22,6 @@ from .registry import (
     get_version,
     require_alias,
 )
-from .runtime import get_task_value, use_mlflow
 
 TASK_KEY = "deploy"
 

@@ -9,9 +9,9 @@ from pyspark.sql import functions as F
 
 from . import cli, settings
 from .dataset import DROPOFF_TIME, LABEL, PICKUP_TIME, WINDOW_END, read_trips
-from .errors import exit_on_user_error
-from .runtime import Runtime, get_runtime
-from .tables import table_name
+from .platform.errors import exit_on_user_error
+from .platform.runtime import Runtime, get_runtime
+from .platform.tables import table_name
 
 
 def pickup_features(trips: DataFrame) -> DataFrame:

@@ -24,10 +24,10 @@ from .dataset import (
     read_trips,
     with_trip_id,
 )
-from .errors import exit_on_user_error
+from .platform.errors import exit_on_user_error
+from .platform.runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
+from .platform.tables import table_name
 from .registry import CHAMPION, TRAINING_FIX, full_model_name, require_alias
-from .runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
-from .tables import table_name
 
 PREDICTION = "prediction"
 # The predictions table: each trip as booked, the other features it was scored with, the

@@ -29,11 +29,12 @@ from .dataset import (
     read_trips,
     with_trip_id,
 )
-from .errors import UserError, exit_on_user_error
 from .inference import PREDICTION, PREDICTIONS_COLUMNS
+from .platform.errors import UserError, exit_on_user_error
+from .platform.runtime import Runtime, get_runtime, use_mlflow
+from .platform.tables import rewrite_fix, table_name
+from .platform.task_values import get_task_value, set_task_value
 from .registry import full_model_name, get_version, validation_metric_tag
-from .runtime import Runtime, get_runtime, get_task_value, set_task_value, use_mlflow
-from .tables import rewrite_fix, table_name
 
 TASK_KEY = "monitor"
 WINDOW = "week"  # a unit of Spark's date_trunc

@@ -16,10 +16,11 @@ from threadpoolctl import threadpool_limits
 
 from . import cli, settings
 from .dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME, model_inputs, read_trips
-from .errors import UserError, exit_on_user_error
+from .platform.errors import UserError, exit_on_user_error
+from .platform.runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
+from .platform.tables import table_name
+from .platform.task_values import set_task_value
 from .registry import TRAIN_TASK_KEY, check_history_is_registered, full_model_name
-from .runtime import Runtime, get_runtime, quiet_loggers, set_task_value, use_mlflow
-from .tables import table_name
 
 MIN_TRIPS = 100
 

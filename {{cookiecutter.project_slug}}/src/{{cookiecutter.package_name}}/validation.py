@@ -19,7 +19,9 @@ from pyspark.sql import functions as F
 
 from . import cli, settings
 from .dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME, model_inputs, read_trips
-from .errors import UserError, exit_on_user_error
+from .platform.errors import UserError, exit_on_user_error
+from .platform.runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
+from .platform.task_values import set_task_value
 from .registry import (
     CHALLENGER,
     CHAMPION,
@@ -30,7 +32,6 @@ from .registry import (
     handed_over_version,
     validation_metric_tag,
 )
-from .runtime import Runtime, get_runtime, quiet_loggers, set_task_value, use_mlflow
 from .settings import Threshold
 
 TASK_KEY = "validate"
