@@ -4,12 +4,13 @@ A window covers the trips that ended inside it, so a feature never uses a fare o
 was unknown at the window's end. Rows are keyed by zip and `window_end`; a rerun upserts them.
 """
 
+import argparse
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from . import cli, settings
 from .dataset import DROPOFF_TIME, LABEL, PICKUP_TIME, WINDOW_END, read_trips
-from .platform.errors import exit_on_user_error
 from .platform.runtime import Runtime, get_runtime
 from .platform.tables import table_name
 
@@ -61,11 +62,10 @@ def write_features(runtime: Runtime, input_table: str, catalog: str, schema: str
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser("Compute the pickup and dropoff feature tables from the raw trips.")
-    cli.add_input_table(parser)
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        written = write_features(get_runtime(), args.input_table, args.catalog, args.schema)
-        for name, rows in written.items():
-            print(f"Feature table {name}: {rows:,} rows.")
+@cli.entry_point(
+    "Compute the pickup and dropoff feature tables from the raw trips.", cli.add_input_table
+)
+def main(args: argparse.Namespace) -> None:
+    written = write_features(get_runtime(), args.input_table, args.catalog, args.schema)
+    for name, rows in written.items():
+        print(f"Feature table {name}: {rows:,} rows.")
