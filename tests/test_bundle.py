@@ -73,15 +73,18 @@ def walk(value, path=()):
             yield from walk(item, (*path, index))
 
 
-def runner_of(project: Path):
-    """The project's runner module, loaded from its file under a name unique to the project."""
-    name = f"runner_{abs(hash(str(project)))}"
+def bundle_loader_of(project: Path):
+    """The project's bundle loader, imported from its files under a package name unique to the
+    project (projects of several combinations share one test process)."""
+    name = f"project_{abs(hash(str(project)))}"
     if name not in sys.modules:
         package = next((project / "src").iterdir())
-        spec = importlib.util.spec_from_file_location(name, package / "runner.py")
+        spec = importlib.util.spec_from_file_location(
+            name, package / "__init__.py", submodule_search_locations=[str(package)]
+        )
         sys.modules[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+    return importlib.import_module(f"{name}.platform.bundle")
 
 
 @pytest.fixture
@@ -125,9 +128,9 @@ def test_bundle_files_pass_yamllint(project):
 
 
 def test_the_runner_loads_every_target(project):
-    runner = runner_of(project)
+    loader = bundle_loader_of(project)
     for target in TARGETS:
-        runner.load_bundle(project, target)
+        loader.load_bundle(project, target)
 
 
 def test_root_keys(bundle, answers):
@@ -179,10 +182,10 @@ def test_no_target_overrides_the_shared_resources(bundle):
 
 
 def test_staging_test_and_prod_share_one_task_graph(project):
-    runner = runner_of(project)
+    loader = bundle_loader_of(project)
 
     def graph(target):
-        loaded = runner.load_bundle(project, target)
+        loaded = loader.load_bundle(project, target)
         return {
             key: [
                 (
@@ -355,7 +358,7 @@ def test_every_reference_points_at_something_defined(project, bundle, resources)
 
 
 def test_group_answers_appear_where_they_belong(project, bundle, resources, answers):
-    local = runner_of(project).load_bundle(project, "local")
+    local = bundle_loader_of(project).load_bundle(project, "local")
     read_group = "${var.read_user_group}"
     assert local.references["var.read_user_group"] == answers["read_user_group"]
     assert local.references["var.model_read_group"] == answers["model_read_group"]

@@ -300,8 +300,8 @@ RUNNER_VIEW = """
 import importlib, json, sys
 from pathlib import Path
 
-runner = importlib.import_module(sys.argv[1] + ".runner")
-bundle = runner.load_bundle(Path(sys.argv[2]), sys.argv[3])
+loader = importlib.import_module(sys.argv[1] + ".platform.bundle")
+bundle = loader.load_bundle(Path(sys.argv[2]), sys.argv[3])
 
 
 def resolved(value, where):

@@ -16,9 +16,11 @@ import pytest
 
 from {{ cookiecutter.package_name }} import settings
 from {{ cookiecutter.package_name }}.pipeline import run_lifecycle, summary_of
+from {{ cookiecutter.package_name }}.platform.environment import LOCAL_DIR_VARIABLE
+from {{ cookiecutter.package_name }}.platform.job_runner import JobRun
+from {{ cookiecutter.package_name }}.platform.runtime import get_runtime, local_spark
+from {{ cookiecutter.package_name }}.platform.wheel_tasks import find_entry_point
 from {{ cookiecutter.package_name }}.registry import ModelRef
-from {{ cookiecutter.package_name }}.runner import JobRun, find_entry_point
-from {{ cookiecutter.package_name }}.runtime import LOCAL_DIR_VARIABLE, get_runtime, local_spark
 from {{ cookiecutter.package_name }}.sample_data import write_sample
 
 # Small enough to be quick, large enough for every week of trips to hold hundreds of them.

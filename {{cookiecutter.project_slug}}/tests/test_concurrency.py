@@ -15,7 +15,8 @@ import pytest
 
 import conftest
 from {{ cookiecutter.package_name }} import settings
-from {{ cookiecutter.package_name }}.runtime import LOCAL_DIR_VARIABLE, get_runtime
+from {{ cookiecutter.package_name }}.platform.environment import LOCAL_DIR_VARIABLE
+from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
 
 PREDICTIONS = f"{conftest.CATALOG}.{conftest.SCHEMA}.{settings.PREDICTIONS_TABLE}"
 FEATURE_TABLES = {

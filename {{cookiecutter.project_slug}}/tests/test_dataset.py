@@ -12,9 +12,9 @@ from {{ cookiecutter.package_name }}.dataset import (
     point_in_time_join,
     read_trips,
 )
-from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.features import write_features
-from {{ cookiecutter.package_name }}.runtime import get_runtime
+from {{ cookiecutter.package_name }}.platform.errors import UserError
+from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
 from {{ cookiecutter.package_name }}.sample_data import generate_trips
 
 T = datetime(2016, 1, 4, 10, 0)

@@ -20,8 +20,9 @@ from {{ cookiecutter.package_name }} import (
     settings,
     training,
 )
-from {{ cookiecutter.package_name }}.runtime import LOCAL_DIR_VARIABLE, SPARK_LOG, get_runtime, use_mlflow
-from {{ cookiecutter.package_name }}.tables import WAREHOUSE
+from {{ cookiecutter.package_name }}.platform.environment import LOCAL_DIR_VARIABLE
+from {{ cookiecutter.package_name }}.platform.runtime import SPARK_LOG, get_runtime, use_mlflow
+from {{ cookiecutter.package_name }}.platform.tables import WAREHOUSE
 
 
 def table(short_name: str) -> str:

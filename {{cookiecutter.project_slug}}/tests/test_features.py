@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from {{ cookiecutter.package_name }} import settings
 from {{ cookiecutter.package_name }}.dataset import DROPOFF_TIME, PICKUP_TIME, WINDOW_END
 from {{ cookiecutter.package_name }}.features import table_features, write_features
-from {{ cookiecutter.package_name }}.runtime import get_runtime
+from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
 from {{ cookiecutter.package_name }}.sample_data import generate_trips
 
 T = datetime(2016, 1, 4, 10, 0)

@@ -20,7 +20,8 @@ from {{ cookiecutter.package_name }}.monitoring import (
     quality_thresholds,
     with_window,
 )
-from {{ cookiecutter.package_name }}.runtime import TASK_KEY_VARIABLE, get_runtime, get_task_value
+from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
+from {{ cookiecutter.package_name }}.platform.task_values import TASK_KEY_VARIABLE, get_task_value
 from {{ cookiecutter.package_name }}.sample_data import generate_trips
 from {{ cookiecutter.package_name }}.settings import DRIFT_THRESHOLDS, MONITORING_MIN_ROWS
 

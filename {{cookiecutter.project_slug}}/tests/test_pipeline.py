@@ -14,11 +14,12 @@ from {{ cookiecutter.package_name }} import (
     validation,
 )
 from {{ cookiecutter.package_name }}.pipeline import LIFECYCLE_JOBS
+from {{ cookiecutter.package_name }}.platform.run_rules import JobStatus, Status
+from {{ cookiecutter.package_name }}.platform.runtime import get_runtime, use_mlflow
+from {{ cookiecutter.package_name }}.platform.tables import is_path
+from {{ cookiecutter.package_name }}.platform.task_values import get_task_value
 from {{ cookiecutter.package_name }}.registry import CHALLENGER, CHAMPION, VALIDATION_STATUS_TAG
-from {{ cookiecutter.package_name }}.runner import JobStatus, Status
-from {{ cookiecutter.package_name }}.runtime import get_runtime, get_task_value, use_mlflow
 from {{ cookiecutter.package_name }}.sample_data import generate_trips
-from {{ cookiecutter.package_name }}.tables import is_path
 
 
 def registry() -> MlflowClient:

@@ -17,8 +17,8 @@ import pytest
 
 from conftest import MODEL
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS
+from {{ cookiecutter.package_name }}.platform.runtime import use_mlflow
 from {{ cookiecutter.package_name }}.registry import CHAMPION
-from {{ cookiecutter.package_name }}.runtime import use_mlflow
 from {{ cookiecutter.package_name }}.settings import TRIP_FEATURES
 
 # A trip booked in a quiet hour (2 miles at 2 am on a Monday): the feature tables knew nothing of

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME
-from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.model import PARAMS, build_model, pip_requirements
+from {{ cookiecutter.package_name }}.platform.errors import UserError
 from {{ cookiecutter.package_name }}.settings import TRIP_FEATURES
 from {{ cookiecutter.package_name }}.training import fit_model, regression_metrics, split_by_time
 

@@ -10,8 +10,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from . import settings
-from .runtime import Runtime
-from .tables import rewrite_fix, table_name
+from .platform.runtime import Runtime
+from .platform.tables import rewrite_fix, table_name
 
 PICKUP_TIME = "tpep_pickup_datetime"
 DROPOFF_TIME = "tpep_dropoff_datetime"

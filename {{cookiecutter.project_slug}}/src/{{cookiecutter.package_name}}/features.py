@@ -5,6 +5,7 @@ was unknown at the window's end. Rows are keyed by the table's key and `window_e
 upserts them.
 """
 
+import argparse
 from datetime import timedelta
 
 from pyspark.sql import DataFrame
@@ -12,10 +13,9 @@ from pyspark.sql import functions as F
 
 from . import cli, settings
 from .dataset import DROPOFF_TIME, WINDOW_END, read_trips
-from .errors import exit_on_user_error
-from .runtime import Runtime, get_runtime
+from .platform.runtime import Runtime, get_runtime
+from .platform.tables import table_name
 from .settings import FeatureTable
-from .tables import table_name
 
 
 def table_features(trips: DataFrame, spec: FeatureTable) -> DataFrame:
@@ -42,11 +42,8 @@ def write_features(runtime: Runtime, input_table: str, catalog: str, schema: str
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser("Compute the feature tables from the raw trips.")
-    cli.add_input_table(parser)
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        written = write_features(get_runtime(), args.input_table, args.catalog, args.schema)
-        for name, rows in written.items():
-            print(f"Feature table {name}: {rows:,} rows.")
+@cli.entry_point("Compute the feature tables from the raw trips.", cli.add_input_table)
+def main(args: argparse.Namespace) -> None:
+    written = write_features(get_runtime(), args.input_table, args.catalog, args.schema)
+    for name, rows in written.items():
+        print(f"Feature table {name}: {rows:,} rows.")

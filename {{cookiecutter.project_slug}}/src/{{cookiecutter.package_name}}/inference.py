@@ -6,6 +6,7 @@ A batch is one Delta commit, and the rows a run reports are counted in the table
 made: two runs at once each add their whole batch, or one is told to run again.
 """
 
+import argparse
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,10 +25,9 @@ from .dataset import (
     read_trips,
     with_trip_id,
 )
-from .errors import exit_on_user_error
+from .platform.runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
+from .platform.tables import table_name
 from .registry import CHAMPION, TRAINING_FIX, ModelRef, require_alias
-from .runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
-from .tables import table_name
 
 PREDICTION = "prediction"
 # The predictions table: each trip as booked, the other features it was scored with, the
@@ -99,21 +99,21 @@ def batch_inference(
     return InferenceResult(target, name, version, batch_id, rows, table_version)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser("Score the input trips with the champion model; append the predictions.")
-    cli.add_input_table(parser)
-    cli.add_model_name(parser)
-    cli.add_predictions_table(parser)
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        result = batch_inference(
-            get_runtime(),
-            args.input_table,
-            ModelRef(args.catalog, args.schema, args.model_name),
-            args.predictions_table,
-        )
-        print(
-            f"Scored {result.rows:,} trips with {result.model_name} version {result.version}; "
-            f"appended batch {result.batch_id} to {result.predictions_table} "
-            f"(table version {result.table_version})."
-        )
+@cli.entry_point(
+    "Score the input trips with the champion model; append the predictions.",
+    cli.add_input_table,
+    cli.add_model_name,
+    cli.add_predictions_table,
+)
+def main(args: argparse.Namespace) -> None:
+    result = batch_inference(
+        get_runtime(),
+        args.input_table,
+        ModelRef(args.catalog, args.schema, args.model_name),
+        args.predictions_table,
+    )
+    print(
+        f"Scored {result.rows:,} trips with {result.model_name} version {result.version}; "
+        f"appended batch {result.batch_id} to {result.predictions_table} "
+        f"(table version {result.table_version})."
+    )

@@ -8,6 +8,7 @@ ALERT_MIN_VIOLATIONS of the last ALERT_WINDOWS windows, the latest included, rai
 signal. The window and every threshold are in settings.py.
 """
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,11 +31,12 @@ from .dataset import (
     read_trips,
     with_trip_id,
 )
-from .errors import UserError, exit_on_user_error
 from .inference import PREDICTION, PREDICTIONS_COLUMNS
+from .platform.errors import UserError
+from .platform.runtime import Runtime, get_runtime, use_mlflow
+from .platform.tables import rewrite_fix, table_name
+from .platform.task_values import get_task_value, set_task_value
 from .registry import ModelRef, get_version, validation_metric_tag
-from .runtime import Runtime, get_runtime, get_task_value, set_task_value, use_mlflow
-from .tables import rewrite_fix, table_name
 
 TASK_KEY = "monitor"
 BINS = 10  # deciles of the training data
@@ -341,21 +343,21 @@ def describe(result: MonitoringResult) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser("Measure drift and quality of the latest predictions; signal retraining.")
-    cli.add_input_table(parser)
-    cli.add_model_name(parser)
-    cli.add_predictions_table(parser)
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        result = monitor(
-            get_runtime(),
-            args.input_table,
-            ModelRef(args.catalog, args.schema, args.model_name),
-            args.predictions_table,
-        )
-        set_task_value("retrain", "true" if result.retrain else "false", task_key=TASK_KEY)
-        print(describe(result))
+@cli.entry_point(
+    "Measure drift and quality of the latest predictions; signal retraining.",
+    cli.add_input_table,
+    cli.add_model_name,
+    cli.add_predictions_table,
+)
+def main(args: argparse.Namespace) -> None:
+    result = monitor(
+        get_runtime(),
+        args.input_table,
+        ModelRef(args.catalog, args.schema, args.model_name),
+        args.predictions_table,
+    )
+    set_task_value("retrain", "true" if result.retrain else "false", task_key=TASK_KEY)
+    print(describe(result))
 
 
 def summary_lines(

@@ -13,18 +13,12 @@ import time
 from pathlib import Path
 
 from . import settings
-from .errors import exit_on_user_error
+from .platform.bundle import find_bundle_root, load_bundle
+from .platform.errors import RunnerError, exit_on_user_error
+from .platform.job_runner import JobRun, JobRunner
+from .platform.run_rules import JobStatus, Status
+from .platform.runtime import get_runtime
 from .registry import ModelRef
-from .runner import (
-    JobRun,
-    JobRunner,
-    JobStatus,
-    RunnerError,
-    Status,
-    find_bundle_root,
-    load_bundle,
-)
-from .runtime import get_runtime
 from .summary import pipeline_summary
 
 LIFECYCLE_JOBS = [

@@ -11,9 +11,10 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from .errors import UserError
-from .runtime import Runtime, get_task_value
-from .tables import check_table_name
+from .platform.errors import UserError
+from .platform.runtime import Runtime
+from .platform.tables import check_table_name
+from .platform.task_values import get_task_value
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

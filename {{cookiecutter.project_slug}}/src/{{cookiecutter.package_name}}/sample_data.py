@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from . import settings
-from .errors import exit_on_user_error
-from .runtime import Runtime, get_runtime
+from .platform.errors import exit_on_user_error
+from .platform.runtime import Runtime, get_runtime
 
 COLUMNS = [
     "tpep_pickup_datetime",

@@ -8,11 +8,14 @@ from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
 from . import settings
-from .errors import UserError
 from .inference import BATCH_COLUMNS
 {%- if cookiecutter.include_monitoring == "yes" %}
 from .monitoring import summary_lines as monitoring_lines
 {%- endif %}
+from .platform.errors import UserError
+from .platform.runtime import get_runtime, use_mlflow
+from .platform.tables import rewrite_fix, table_name
+from .platform.task_values import get_task_value
 from .registry import (
     CHAMPION,
     TRAIN_TASK_KEY,
@@ -22,8 +25,6 @@ from .registry import (
     get_version,
     validation_metric_tag,
 )
-from .runtime import get_runtime, get_task_value, use_mlflow
-from .tables import rewrite_fix, table_name
 
 
 def validation_outcome(client: MlflowClient, name: str, version: str) -> str:

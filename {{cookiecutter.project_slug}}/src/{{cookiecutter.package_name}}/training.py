@@ -1,5 +1,6 @@
 """Training: a point-in-time training set split by time, the model of model.py, a new version."""
 
+import argparse
 from dataclasses import dataclass
 
 import mlflow
@@ -14,10 +15,11 @@ from threadpoolctl import threadpool_limits
 
 from . import cli, model, settings
 from .dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME, model_inputs, read_trips
-from .errors import UserError, exit_on_user_error
+from .platform.errors import UserError
+from .platform.runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
+from .platform.tables import table_name
+from .platform.task_values import set_task_value
 from .registry import TRAIN_TASK_KEY, ModelRef, check_history_is_registered
-from .runtime import Runtime, get_runtime, quiet_loggers, set_task_value, use_mlflow
-from .tables import table_name
 
 MIN_TRIPS = 100
 
@@ -118,24 +120,24 @@ def train(
     return TrainingResult(name, str(info.registered_model_version), run.info.run_id, metrics)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser("Train the fare model and register a new version of it.")
-    cli.add_input_table(parser)
-    cli.add_model_name(parser)
-    cli.add_experiment_name(parser)
-    cli.add_predictions_table(parser)
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        result = train(
-            get_runtime(),
-            args.input_table,
-            ModelRef(args.catalog, args.schema, args.model_name),
-            args.experiment_name,
-            args.predictions_table,
-        )
-        set_task_value("model_version", result.version, task_key=TRAIN_TASK_KEY)
-        rmse = result.holdout_metrics["root_mean_squared_error"]
-        print(
-            f"Registered {result.model_name} version {result.version} "
-            f"(run {result.run_id}, holdout RMSE {rmse:.3f})."
-        )
+@cli.entry_point(
+    "Train the fare model and register a new version of it.",
+    cli.add_input_table,
+    cli.add_model_name,
+    cli.add_experiment_name,
+    cli.add_predictions_table,
+)
+def main(args: argparse.Namespace) -> None:
+    result = train(
+        get_runtime(),
+        args.input_table,
+        ModelRef(args.catalog, args.schema, args.model_name),
+        args.experiment_name,
+        args.predictions_table,
+    )
+    set_task_value("model_version", result.version, task_key=TRAIN_TASK_KEY)
+    rmse = result.holdout_metrics["root_mean_squared_error"]
+    print(
+        f"Registered {result.model_name} version {result.version} "
+        f"(run {result.run_id}, holdout RMSE {rmse:.3f})."
+    )

@@ -9,6 +9,7 @@ Modes: `enabled` fails the task when the model fails; `dry_run` only reports; `d
 evaluation and tags the version SKIPPED. Only a PASSED version is ever promoted.
 """
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,9 @@ from pyspark.sql import functions as F
 
 from . import cli, settings
 from .dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME, model_inputs, read_trips
-from .errors import UserError, exit_on_user_error
+from .platform.errors import UserError
+from .platform.runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
+from .platform.task_values import set_task_value
 from .registry import (
     CHALLENGER,
     CHAMPION,
@@ -30,7 +33,6 @@ from .registry import (
     handed_over_version,
     validation_metric_tag,
 )
-from .runtime import Runtime, get_runtime, quiet_loggers, set_task_value, use_mlflow
 from .settings import Threshold
 
 TASK_KEY = "validate"
@@ -183,27 +185,31 @@ def describe(result: ValidationResult) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser("Validate a model version against thresholds and the current champion.")
-    cli.add_input_table(parser)
-    cli.add_model_name(parser)
-    cli.add_model_version(parser)
-    cli.add_experiment_name(parser)
+def add_validation_mode(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--validation-mode", default="enabled", choices=MODES)
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        result = validate(
-            get_runtime(),
-            args.input_table,
-            ModelRef(args.catalog, args.schema, args.model_name),
-            handed_over_version(args.model_version),
-            args.validation_mode,
-            args.experiment_name,
+
+
+@cli.entry_point(
+    "Validate a model version against thresholds and the current champion.",
+    cli.add_input_table,
+    cli.add_model_name,
+    cli.add_model_version,
+    cli.add_experiment_name,
+    add_validation_mode,
+)
+def main(args: argparse.Namespace) -> None:
+    result = validate(
+        get_runtime(),
+        args.input_table,
+        ModelRef(args.catalog, args.schema, args.model_name),
+        handed_over_version(args.model_version),
+        args.validation_mode,
+        args.experiment_name,
+    )
+    set_task_value("validation_status", result.status, task_key=TASK_KEY)
+    print(describe(result))
+    if result.status == FAILED and result.mode == "enabled":
+        raise UserError(
+            f"Version {result.version} of {result.model_name} failed validation and will not "
+            "be promoted. Improve the model, or use --validation-mode=dry_run to only report."
         )
-        set_task_value("validation_status", result.status, task_key=TASK_KEY)
-        print(describe(result))
-        if result.status == FAILED and result.mode == "enabled":
-            raise UserError(
-                f"Version {result.version} of {result.model_name} failed validation and will not "
-                "be promoted. Improve the model, or use --validation-mode=dry_run to only report."
-            )
