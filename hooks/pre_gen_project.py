@@ -26,12 +26,19 @@ from slugify import slugify  # cookiecutter's own dependency, the filter of cook
 ANSWERS_JSON = r"""{{ cookiecutter | tojson }}"""
 # {% raw %}
 
-CHOICES = {
-    "cloud": ("azure", "aws", "gcp"),
-    "cicd_platform": ("github_actions", "github_enterprise", "azure_devops", "gitlab"),
-    "compute": ("serverless", "classic"),
-    "include_monitoring": ("yes", "no"),
-}
+
+def template_settings() -> dict:
+    """The answers cookiecutter rendered into this file, private settings included. Imported
+    unrendered from the template (by `mlops-stack new`, the tests), it reads the template's
+    cookiecutter.json instead: the same settings, before any answer."""
+    if ANSWERS_JSON.startswith("{{"):
+        template_file = Path(__file__).resolve().parents[1] / "cookiecutter.json"
+        return json.loads(template_file.read_text(encoding="utf-8"))
+    return json.loads(ANSWERS_JSON)
+
+
+# The answers with a fixed set of values, defined once in cookiecutter.json (`_choices`).
+CHOICES = {name: tuple(values) for name, values in template_settings()["_choices"].items()}
 
 # Usual workspace domains per cloud; others (private links, sovereign clouds) only get a warning.
 CLOUD_DOMAINS = {
@@ -457,7 +464,7 @@ def cookiecutter_prints_a_traceback() -> bool:
 
 def main() -> int:
     forget_rendered_copy()
-    answers = json.loads(ANSWERS_JSON)
+    answers = template_settings()
     problems, warnings = review(answers)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)

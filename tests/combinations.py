@@ -1,14 +1,13 @@
 """The answer combinations the template supports, chosen to cover every choice and every pair
 of choices that interact, plus text answers that stress quoting and escaping."""
 
+import json
 from itertools import product
+from pathlib import Path
 
-CHOICES = {
-    "cloud": ["azure", "aws", "gcp"],
-    "cicd_platform": ["github_actions", "github_enterprise", "azure_devops", "gitlab"],
-    "compute": ["serverless", "classic"],
-    "include_monitoring": ["yes", "no"],
-}
+TEMPLATE_FILE = Path(__file__).resolve().parents[1] / "cookiecutter.json"
+# The answers with a fixed set of values, as the template defines them.
+CHOICES = json.loads(TEMPLATE_FILE.read_text(encoding="utf-8"))["_choices"]
 
 # Pairs of answers whose values change the same generated files.
 INTERACTING = [("cloud", "compute"), ("cicd_platform", "cloud"), ("include_monitoring", "compute")]

@@ -73,15 +73,18 @@ def walk(value, path=()):
             yield from walk(item, (*path, index))
 
 
-def runner_of(project: Path):
-    """The project's runner module, loaded from its file under a name unique to the project."""
-    name = f"runner_{abs(hash(str(project)))}"
+def bundle_loader_of(project: Path):
+    """The project's bundle loader, imported from its files under a package name unique to the
+    project (projects of several combinations share one test process)."""
+    name = f"project_{abs(hash(str(project)))}"
     if name not in sys.modules:
         package = next((project / "src").iterdir())
-        spec = importlib.util.spec_from_file_location(name, package / "runner.py")
+        spec = importlib.util.spec_from_file_location(
+            name, package / "__init__.py", submodule_search_locations=[str(package)]
+        )
         sys.modules[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+    return importlib.import_module(f"{name}.platform.bundle")
 
 
 @pytest.fixture
@@ -125,9 +128,9 @@ def test_bundle_files_pass_yamllint(project):
 
 
 def test_the_runner_loads_every_target(project):
-    runner = runner_of(project)
+    loader = bundle_loader_of(project)
     for target in TARGETS:
-        runner.load_bundle(project, target)
+        loader.load_bundle(project, target)
 
 
 def test_root_keys(bundle, answers):
@@ -179,10 +182,10 @@ def test_no_target_overrides_the_shared_resources(bundle):
 
 
 def test_staging_test_and_prod_share_one_task_graph(project):
-    runner = runner_of(project)
+    loader = bundle_loader_of(project)
 
     def graph(target):
-        loaded = runner.load_bundle(project, target)
+        loaded = loader.load_bundle(project, target)
         return {
             key: [
                 (
@@ -275,35 +278,63 @@ def test_monitoring_starts_training_through_a_condition(resources, answers):
 # --- Compute -------------------------------------------------------------------------------------
 
 
-def test_compute_matches_the_answer(bundle, resources, answers):
-    for key, job in resources["jobs"].items():
-        wheel_tasks = [task for task in job["tasks"] if "python_wheel_task" in task]
-        if answers["compute"] == "serverless":
-            assert "job_clusters" not in job, key
-            environments = {env["environment_key"]: env["spec"] for env in job["environments"]}
-            for spec in environments.values():
-                assert spec == {"environment_version": "5", "dependencies": ["../dist/*.whl"]}
-            for task in wheel_tasks:
-                assert task["environment_key"] in environments, f"{key}.{task['task_key']}"
-                assert "libraries" not in task
-        else:
-            assert "environments" not in job, key
-            clusters = {c["job_cluster_key"]: c["new_cluster"] for c in job["job_clusters"]}
-            for cluster in clusters.values():
-                assert cluster["spark_version"] == "${var.spark_version}"
-                assert cluster["node_type_id"] == "${var.node_type_id}"
-            for task in wheel_tasks:
-                assert task["job_cluster_key"] in clusters, f"{key}.{task['task_key']}"
-                assert task["libraries"] == [{"whl": "../dist/*.whl"}]
+# Job and task fields that say where tasks run and what every wheel task is given.
+JOB_SHARED = ("environments", "job_clusters", "parameters")
+TASK_COMPUTE = (
+    "environment_key",
+    "job_cluster_key",
+    "existing_cluster_id",
+    "new_cluster",
+    "libraries",
+)
+
+
+def test_compute_is_defined_once_in_the_variables(bundle, answers):
     variables = bundle["variables"]
-    if answers["compute"] == "classic":
+    if answers["compute"] == "serverless":
+        assert variables["environment"]["type"] == "complex"
+        assert variables["environment"]["default"] == {
+            "environment_version": "5",
+            "dependencies": ["./dist/*.whl"],
+        }
+        assert not {"job_cluster", "spark_version", "node_type_id"} & set(variables)
+    else:
+        assert variables["job_cluster"]["type"] == "complex"
+        cluster = variables["job_cluster"]["default"]
+        assert cluster["spark_version"] == "${var.spark_version}"
+        assert cluster["node_type_id"] == "${var.node_type_id}"
+        assert cluster["num_workers"] == 0
         assert re.fullmatch(
             r"\d+\.\d+\.x-cpu-ml-scala2\.1[23]", variables["spark_version"]["default"]
         )
         assert variables["node_type_id"]["default"] == NODE_TYPES[answers["cloud"]]
+        assert "environment" not in variables
+
+
+def test_every_job_and_wheel_task_runs_on_that_compute_with_catalog_and_schema(resources, answers):
+    """Catalog and schema are job parameters: Databricks pushes them down to every wheel task."""
+    parameters = [
+        {"name": "catalog", "default": "${var.catalog}"},
+        {"name": "schema", "default": "${var.schema}"},
+    ]
+    if answers["compute"] == "serverless":
+        environment = {"environment_key": "default", "spec": "${var.environment}"}
+        job_compute = {"environments": [environment], "parameters": parameters}
+        task_compute = {"environment_key": "default"}
     else:
-        assert "spark_version" not in variables
-        assert "node_type_id" not in variables
+        cluster = {"job_cluster_key": "default", "new_cluster": "${var.job_cluster}"}
+        job_compute = {"job_clusters": [cluster], "parameters": parameters}
+        task_compute = {"job_cluster_key": "default", "libraries": [{"whl": "../dist/*.whl"}]}
+    for key, job in resources["jobs"].items():
+        assert {name: job[name] for name in JOB_SHARED if name in job} == job_compute, key
+        for task in job["tasks"]:
+            where = f"{key}.{task['task_key']}"
+            compute = {name: task[name] for name in TASK_COMPUTE if name in task}
+            if "python_wheel_task" not in task:
+                assert compute == {}, where
+                continue
+            assert compute == task_compute, where
+            assert not {"catalog", "schema"} & set(task["python_wheel_task"]["named_parameters"])
 
 
 # --- References ----------------------------------------------------------------------------------
@@ -327,7 +358,7 @@ def test_every_reference_points_at_something_defined(project, bundle, resources)
 
 
 def test_group_answers_appear_where_they_belong(project, bundle, resources, answers):
-    local = runner_of(project).load_bundle(project, "local")
+    local = bundle_loader_of(project).load_bundle(project, "local")
     read_group = "${var.read_user_group}"
     assert local.references["var.read_user_group"] == answers["read_user_group"]
     assert local.references["var.model_read_group"] == answers["model_read_group"]

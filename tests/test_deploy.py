@@ -223,8 +223,8 @@ def permission_levels(permissions: dict) -> dict[tuple[str, str], set[str]]:
 
 def check_experiment(deployment: Deployment, experiment_id: str) -> None:
     experiment = deployment.cli.json("experiments", "get-experiment", experiment_id)["experiment"]
-    slug, user = deployment.answers["project_slug"], deployment.user_name
-    expected = f"/Users/{user}/{deployment.job_prefix}{deployment.target}-{slug}-training"
+    name, user = deployment.answers["__experiment_name"], deployment.user_name
+    expected = f"/Users/{user}/{deployment.job_prefix}{deployment.target}-{name}"
     assert experiment["name"] == expected
     assert experiment["lifecycle_stage"] == "active"
     permissions = deployment.cli.json("permissions", "get", "experiments", experiment_id)
@@ -239,7 +239,7 @@ def check_registered_model(deployment: Deployment, full_name: str) -> None:
         deployment.catalog,
         answers["schema_name"],
     )
-    assert model["name"] == f"{deployment.model_prefix}{answers['package_name']}_model"
+    assert model["name"] == deployment.model_prefix + answers["__model_name"]
     grants = deployment.cli.json("grants", "get", "function", full_name)
     privileges = {g["principal"]: set(g["privileges"]) for g in grants["privilege_assignments"]}
     assert privileges[answers["model_read_group"]] == {"EXECUTE"}
@@ -300,8 +300,8 @@ RUNNER_VIEW = """
 import importlib, json, sys
 from pathlib import Path
 
-runner = importlib.import_module(sys.argv[1] + ".runner")
-bundle = runner.load_bundle(Path(sys.argv[2]), sys.argv[3])
+loader = importlib.import_module(sys.argv[1] + ".platform.bundle")
+bundle = loader.load_bundle(Path(sys.argv[2]), sys.argv[3])
 
 
 def resolved(value, where):

@@ -166,7 +166,7 @@ def test_template_syntax_control_and_invisible_characters_are_refused(value):
         rules.plain_text(value)
 
 
-@pytest.mark.parametrize("name", ["cloud", "cicd_platform", "compute", "include_monitoring"])
+@pytest.mark.parametrize("name", list(rules.CHOICES))
 def test_choices_accept_only_their_values(name):
     for value in rules.CHOICES[name]:
         assert rules.RULES[name].check(value) == value

@@ -16,8 +16,11 @@ import pytest
 
 from {{ cookiecutter.package_name }} import settings
 from {{ cookiecutter.package_name }}.pipeline import run_lifecycle, summary_of
-from {{ cookiecutter.package_name }}.runner import JobRun, find_entry_point
-from {{ cookiecutter.package_name }}.runtime import LOCAL_DIR_VARIABLE, get_runtime, local_spark
+from {{ cookiecutter.package_name }}.platform.environment import LOCAL_DIR_VARIABLE
+from {{ cookiecutter.package_name }}.platform.job_runner import JobRun
+from {{ cookiecutter.package_name }}.platform.runtime import get_runtime, local_spark
+from {{ cookiecutter.package_name }}.platform.wheel_tasks import find_entry_point
+from {{ cookiecutter.package_name }}.registry import ModelRef
 from {{ cookiecutter.package_name }}.sample_data import write_sample
 
 # Small enough to be quick, large enough for every week of trips to hold hundreds of them.
@@ -25,7 +28,8 @@ TEST_TRIPS = 4_000
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 # The names of the bundle's local target, which the lifecycle runs with.
 CATALOG, SCHEMA = settings.CATALOG, settings.SCHEMA
-MODEL = f"{CATALOG}.{SCHEMA}.{settings.MODEL_NAME}"
+MODEL_REF = ModelRef(CATALOG, SCHEMA, settings.MODEL_NAME)
+MODEL = MODEL_REF.full_name
 STEP_ARGS = ["--catalog", CATALOG, "--schema", SCHEMA]
 
 

@@ -15,12 +15,13 @@ import pytest
 
 import conftest
 from {{ cookiecutter.package_name }} import settings
-from {{ cookiecutter.package_name }}.runtime import LOCAL_DIR_VARIABLE, get_runtime
+from {{ cookiecutter.package_name }}.platform.environment import LOCAL_DIR_VARIABLE
+from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
 
 PREDICTIONS = f"{conftest.CATALOG}.{conftest.SCHEMA}.{settings.PREDICTIONS_TABLE}"
 FEATURE_TABLES = {
-    f"{conftest.CATALOG}.{conftest.SCHEMA}.{settings.PICKUP_FEATURES_TABLE}": "pickup_zip",
-    f"{conftest.CATALOG}.{conftest.SCHEMA}.{settings.DROPOFF_FEATURES_TABLE}": "dropoff_zip",
+    f"{conftest.CATALOG}.{conftest.SCHEMA}.{spec.table}": spec.key
+    for spec in settings.FEATURE_TABLES
 }
 SCORED = re.compile(
     r"Scored ([\d,]+) trips with .+; appended batch (\S+) to \S+ \(table version (\d+)\)\.$",

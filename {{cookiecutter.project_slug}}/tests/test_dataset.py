@@ -3,10 +3,18 @@
 from datetime import datetime, timedelta
 
 import pytest
+from pyspark.sql import functions as F
 
-from {{ cookiecutter.package_name }}.dataset import clean_trips, point_in_time_join, read_trips
-from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.runtime import get_runtime
+from {{ cookiecutter.package_name }}.dataset import (
+    FEATURE_COLUMNS,
+    clean_trips,
+    model_inputs,
+    point_in_time_join,
+    read_trips,
+)
+from {{ cookiecutter.package_name }}.features import write_features
+from {{ cookiecutter.package_name }}.platform.errors import UserError
+from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
 from {{ cookiecutter.package_name }}.sample_data import generate_trips
 
 T = datetime(2016, 1, 4, 10, 0)
@@ -83,3 +91,18 @@ def test_reading_trips_names_a_missing_column(fresh_store, spark):
     )
     with pytest.raises(UserError, match="Table 'main.raw.trips' has no column 'dropoff_zip'"):
         read_trips(runtime, "main.raw.trips")
+
+
+def test_model_inputs_hold_every_feature_as_a_double_for_every_trip(fresh_store, spark):
+    runtime = get_runtime()
+    runtime.tables.overwrite("main.raw.trips", spark.createDataFrame(generate_trips(1_000)))
+    write_features(runtime, "main.raw.trips", "main", "taxi")
+    trips = read_trips(runtime, "main.raw.trips")
+    inputs = model_inputs(runtime, trips, "main", "taxi")
+    assert {column: kind for column, kind in inputs.dtypes if column in FEATURE_COLUMNS} == (
+        dict.fromkeys(FEATURE_COLUMNS, "double")
+    )
+    assert inputs.count() == trips.count()
+    # Every feature is known for some trips: the lookups find rows of the feature tables.
+    known = inputs.select(*(F.count(column).alias(column) for column in FEATURE_COLUMNS)).first()
+    assert all(known[column] > 0 for column in FEATURE_COLUMNS), known

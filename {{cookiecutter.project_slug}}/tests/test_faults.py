@@ -20,15 +20,17 @@ from {{ cookiecutter.package_name }} import (
     settings,
     training,
 )
-from {{ cookiecutter.package_name }}.runtime import LOCAL_DIR_VARIABLE, SPARK_LOG, get_runtime, use_mlflow
-from {{ cookiecutter.package_name }}.tables import WAREHOUSE
+from {{ cookiecutter.package_name }}.platform.environment import LOCAL_DIR_VARIABLE
+from {{ cookiecutter.package_name }}.platform.runtime import SPARK_LOG, get_runtime, use_mlflow
+from {{ cookiecutter.package_name }}.platform.tables import WAREHOUSE
 
 
 def table(short_name: str) -> str:
     return f"{conftest.CATALOG}.{conftest.SCHEMA}.{short_name}"
 
 
-PICKUP_FEATURES = table(settings.PICKUP_FEATURES_TABLE)
+FEATURES = settings.FEATURE_TABLES[0]
+FEATURE_TABLE = table(FEATURES.table)
 PREDICTIONS = table(settings.PREDICTIONS_TABLE)
 
 
@@ -46,11 +48,12 @@ def drop_column(name: str, column: str) -> None:
 
 
 def test_a_feature_table_missing_a_column_is_named(lifecycle_copy, capsys):
-    drop_column(PICKUP_FEATURES, "pickup_fare_per_mile_1h")
+    column = list(FEATURES.columns)[-1]
+    drop_column(FEATURE_TABLE, column)
     with pytest.raises(SystemExit):
         training.main(conftest.STEP_ARGS)
     error = the_one_error(*capsys.readouterr())
-    assert f"Table '{PICKUP_FEATURES}' has no column 'pickup_fare_per_mile_1h'" in error
+    assert f"Table '{FEATURE_TABLE}' has no column '{column}'" in error
     assert "drop it and run feature-engineering again" in error
 
 
@@ -91,7 +94,7 @@ def test_a_damaged_data_file_is_named_with_its_table_and_java_traces_stay_off_th
     lifecycle_copy,
 ):
     folder = lifecycle_copy / WAREHOUSE / f"{conftest.CATALOG}__{conftest.SCHEMA}.db"
-    for part in (folder / settings.PICKUP_FEATURES_TABLE).glob("part-*.parquet"):
+    for part in (folder / FEATURES.table).glob("part-*.parquet"):
         data = bytearray(part.read_bytes())
         data[len(data) // 2] ^= 0xFF  # one bit pattern flipped: the file fails its checksum
         part.write_bytes(data)
@@ -104,6 +107,6 @@ def test_a_damaged_data_file_is_named_with_its_table_and_java_traces_stay_off_th
     )
     assert result.returncode == 1
     error = the_one_error(result.stdout, result.stderr)
-    assert f"A data file of table '{PICKUP_FEATURES}' is damaged (Checksum error" in error
+    assert f"A data file of table '{FEATURE_TABLE}' is damaged (Checksum error" in error
     assert "RESTORE TABLE" in error and "make clean" in error
     assert "ChecksumException" in (lifecycle_copy / SPARK_LOG).read_text()

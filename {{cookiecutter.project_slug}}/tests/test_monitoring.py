@@ -10,8 +10,6 @@ import conftest
 from {{ cookiecutter.package_name }} import inference, monitoring, settings
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS
 from {{ cookiecutter.package_name }}.monitoring import (
-    DRIFT_THRESHOLDS,
-    MIN_ROWS,
     _bin,
     alerts,
     js_distance,
@@ -22,8 +20,10 @@ from {{ cookiecutter.package_name }}.monitoring import (
     quality_thresholds,
     with_window,
 )
-from {{ cookiecutter.package_name }}.runtime import TASK_KEY_VARIABLE, get_runtime, get_task_value
+from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
+from {{ cookiecutter.package_name }}.platform.task_values import TASK_KEY_VARIABLE, get_task_value
 from {{ cookiecutter.package_name }}.sample_data import generate_trips
+from {{ cookiecutter.package_name }}.settings import DRIFT_THRESHOLDS, MONITORING_MIN_ROWS
 
 UNIFORM = [100] * 10
 
@@ -100,7 +100,7 @@ def test_quality_thresholds_follow_what_validation_measured(tags, expected):
 
 
 def series(
-    values: list[float | None], threshold: float = 1.0, rows: int = MIN_ROWS
+    values: list[float | None], threshold: float = 1.0, rows: int = MONITORING_MIN_ROWS
 ) -> pd.DataFrame:
     starts = pd.date_range("2016-01-04", periods=len(values), freq="7D")
     return judge(
@@ -133,7 +133,7 @@ def test_retraining_is_signalled_when_broken_in_k_of_the_last_n_windows(values, 
 
 
 def test_windows_with_too_few_rows_are_not_judged():
-    assert not alerts(series([2, 2, 2, 2], rows=MIN_ROWS - 1), last=4, at_least=2)
+    assert not alerts(series([2, 2, 2, 2], rows=MONITORING_MIN_ROWS - 1), last=4, at_least=2)
 
 
 def test_the_alert_says_what_broke():

@@ -9,23 +9,20 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }} import settings
-from {{ cookiecutter.package_name }}.runner import (
-    JobRunner,
+from {{ cookiecutter.package_name }}.platform.bundle import load_bundle, resolve_all, variable_values
+from {{ cookiecutter.package_name }}.platform.errors import RunnerError, TaskFailure
+from {{ cookiecutter.package_name }}.platform.job_runner import JobRunner
+from {{ cookiecutter.package_name }}.platform.run_rules import (
     JobStatus,
-    RunnerError,
     Status,
-    TaskFailure,
     dependency_state,
     evaluate_condition,
     execution_order,
     job_status,
-    load_bundle,
-    main,
-    resolve_all,
     run_if_verdict,
-    task_value_as_text,
-    variable_values,
 )
+from {{ cookiecutter.package_name }}.platform.runner import main
+from {{ cookiecutter.package_name }}.platform.task_values import task_value_as_text
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 S, F, X = Status.SUCCESS, Status.FAILED, Status.EXCLUDED

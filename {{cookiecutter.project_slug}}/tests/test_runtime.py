@@ -1,9 +1,10 @@
-"""The runtime layer: local state folder, task values, Java and MLflow checks."""
+"""The runtime layer: local state folder, task values, Java and MLflow checks, the local sample."""
 
 import json
 import os
 import subprocess
 import sys
+from functools import partial
 
 import delta
 import pyspark
@@ -11,28 +12,29 @@ import pytest
 from delta import configure_spark_with_delta_pip
 from pyspark.sql import SparkSession
 
-from {{ cookiecutter.package_name }} import runtime
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }} import sample_data, settings
+from {{ cookiecutter.package_name }}.platform import environment, runtime, task_values
+from {{ cookiecutter.package_name }}.platform.errors import UserError
 
 
 def test_the_local_folder_is_the_projects_dot_local_unless_overridden(monkeypatch, tmp_path):
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "src" / "deep").mkdir(parents=True)
-    monkeypatch.delenv(runtime.LOCAL_DIR_VARIABLE)
+    monkeypatch.delenv(environment.LOCAL_DIR_VARIABLE)
     monkeypatch.chdir(tmp_path / "src" / "deep")
-    assert runtime.local_dir() == tmp_path / ".local"
-    monkeypatch.setenv(runtime.LOCAL_DIR_VARIABLE, str(tmp_path / "elsewhere"))
-    assert runtime.local_dir() == tmp_path / "elsewhere"
+    assert environment.local_dir() == tmp_path / ".local"
+    monkeypatch.setenv(environment.LOCAL_DIR_VARIABLE, str(tmp_path / "elsewhere"))
+    assert environment.local_dir() == tmp_path / "elsewhere"
 
 
 def test_task_values_are_handed_over_through_a_json_file(fresh_store, monkeypatch):
-    monkeypatch.delenv(runtime.TASK_KEY_VARIABLE, raising=False)
-    runtime.set_task_value("model_version", "3", task_key="train")
-    monkeypatch.setenv(runtime.TASK_KEY_VARIABLE, "validate_again")
-    runtime.set_task_value("validation_status", "PASSED", task_key="validate")
-    assert runtime.get_task_value("train", "model_version") == "3"
-    assert runtime.get_task_value("validate_again", "validation_status") == "PASSED"
-    assert runtime.get_task_value("validate", "validation_status") is None
+    monkeypatch.delenv(task_values.TASK_KEY_VARIABLE, raising=False)
+    task_values.set_task_value("model_version", "3", task_key="train")
+    monkeypatch.setenv(task_values.TASK_KEY_VARIABLE, "validate_again")
+    task_values.set_task_value("validation_status", "PASSED", task_key="validate")
+    assert task_values.get_task_value("train", "model_version") == "3"
+    assert task_values.get_task_value("validate_again", "validation_status") == "PASSED"
+    assert task_values.get_task_value("validate", "validation_status") is None
     assert json.loads((fresh_store / "task_values.json").read_text()) == {
         "train": {"model_version": "3"},
         "validate_again": {"validation_status": "PASSED"},
@@ -42,7 +44,7 @@ def test_task_values_are_handed_over_through_a_json_file(fresh_store, monkeypatc
 def test_a_corrupt_task_values_file_is_reported(fresh_store):
     (fresh_store / "task_values.json").write_text("{")
     with pytest.raises(UserError, match="task_values.json is not valid JSON"):
-        runtime.get_task_value("train", "model_version")
+        task_values.get_task_value("train", "model_version")
 
 
 @pytest.mark.parametrize(
@@ -68,8 +70,18 @@ def test_missing_java_is_reported_before_spark_starts(monkeypatch, java_home, pa
 
 def test_local_mode_is_chosen_without_the_databricks_runtime(monkeypatch):
     monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
-    assert not runtime.on_databricks()
+    assert not environment.on_databricks()
     assert runtime.get_runtime().is_local
+
+
+def test_locally_the_default_input_is_generated_when_a_step_first_reads_it(
+    fresh_store, monkeypatch
+):
+    monkeypatch.setattr(sample_data, "write_sample", partial(sample_data.write_sample, trips=200))
+    tables = runtime.get_runtime().tables
+    assert not tables.exists(settings.TAXI_SAMPLE)
+    assert tables.read(settings.TAXI_SAMPLE, fix="").count() == 200
+    assert (fresh_store / "paths" / settings.TAXI_SAMPLE.lstrip("/") / "_delta_log").is_dir()
 
 
 def test_the_delta_jars_are_those_delta_spark_asks_for_this_spark(monkeypatch):
@@ -128,11 +140,11 @@ def test_an_unreachable_maven_central_is_one_clear_message(tmp_path):
     )
     env = os.environ | {
         "HOME": str(home),
-        runtime.LOCAL_DIR_VARIABLE: str(tmp_path / "local"),
+        environment.LOCAL_DIR_VARIABLE: str(tmp_path / "local"),
         "JAVA_TOOL_OPTIONS": f"{no_network} -Duser.home={home}",
     }
     started = subprocess.run(
-        [sys.executable, "-m", f"{runtime.__package__}.runtime"],
+        [sys.executable, "-m", runtime.__name__],
         env=env,
         capture_output=True,
         text=True,

@@ -16,12 +16,14 @@ import mlflow
 import pytest
 
 from conftest import MODEL
-from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS, TRIP_FEATURES
+from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS
+from {{ cookiecutter.package_name }}.platform.runtime import use_mlflow
 from {{ cookiecutter.package_name }}.registry import CHAMPION
-from {{ cookiecutter.package_name }}.runtime import use_mlflow
+from {{ cookiecutter.package_name }}.settings import TRIP_FEATURES
 
-# A trip booked in a quiet hour: the feature tables knew nothing of its pickup or dropoff area.
-QUIET_TRIP = {"trip_distance": 2.4, "pickup_hour": 3, "pickup_weekday": 2}
+# A trip booked in a quiet hour (2 miles at 2 am on a Monday): the feature tables knew nothing of
+# its pickup or dropoff area.
+QUIET_TRIP = dict.fromkeys(TRIP_FEATURES, 2.0)
 ACTIVITY_FEATURES = [column for column in FEATURE_COLUMNS if column not in TRIP_FEATURES]
 
 

@@ -10,9 +10,9 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.runtime import get_runtime
-from {{ cookiecutter.package_name }}.tables import check_table_name, damaged_file, local_table_name
+from {{ cookiecutter.package_name }}.platform.errors import UserError
+from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
+from {{ cookiecutter.package_name }}.platform.tables import check_table_name, damaged_file, local_table_name
 
 NAME = "main.sales.orders"
 LOCAL_NAME = "main__sales.orders"

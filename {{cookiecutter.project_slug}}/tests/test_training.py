@@ -1,10 +1,15 @@
-"""Training: the split by time, the model, and its metrics."""
+"""Training: the split by time, the model, its metrics and what loading it needs."""
 
+from importlib.metadata import packages_distributions, version
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.model import PARAMS, build_model, pip_requirements
+from {{ cookiecutter.package_name }}.platform.errors import UserError
+from {{ cookiecutter.package_name }}.settings import TRIP_FEATURES
 from {{ cookiecutter.package_name }}.training import fit_model, regression_metrics, split_by_time
 
 
@@ -30,10 +35,28 @@ def test_too_few_trips_to_train_on_is_a_clear_error():
 
 def test_the_model_learns_what_the_features_explain():
     data = frame(2_000)
-    data[LABEL] = 2.5 + 2.5 * data["trip_distance"] + 0.1 * data["pickup_hour"]
+    data[LABEL] = 2.5 + 2.5 * data[FEATURE_COLUMNS[0]] + 0.1 * data[FEATURE_COLUMNS[1]]
     train, holdout, _ = split_by_time(data)
-    model = fit_model(train, {"max_iter": 50, "random_state": 0})
+    model = fit_model(train, PARAMS)
     metrics = regression_metrics(holdout[LABEL], model.predict(holdout[FEATURE_COLUMNS]))
     assert metrics["r2_score"] > 0.95
     assert metrics["root_mean_squared_error"] < 0.5
     assert set(metrics) == {"root_mean_squared_error", "mean_absolute_error", "r2_score"}
+
+
+def test_the_model_takes_trips_whose_area_activity_is_unknown():
+    """A trip in an area without recent trips has no feature table values: they are missing."""
+    data = frame(1_000)
+    activity = [column for column in FEATURE_COLUMNS if column not in TRIP_FEATURES]
+    data.loc[data.index[::3], activity] = np.nan
+    model = fit_model(data, PARAMS)
+    assert np.isfinite(model.predict(data[FEATURE_COLUMNS])).all()
+
+
+def test_the_requirements_pin_what_loads_the_model_as_installed():
+    model = build_model(PARAMS)
+    package = type(model).__module__.partition(".")[0]
+    distributions = ["mlflow", "cloudpickle", "pandas", "numpy", *packages_distributions()[package]]
+    assert sorted(pip_requirements(model)) == sorted(
+        {f"{name}=={version(name)}" for name in distributions}
+    )

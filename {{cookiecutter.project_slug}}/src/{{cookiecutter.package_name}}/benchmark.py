@@ -20,7 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from . import settings
-from .runtime import LOCAL_DIR_VARIABLE
+from .platform.environment import LOCAL_DIR_VARIABLE
 
 
 def run_pipeline(local_dir: Path, timings: Path) -> tuple[float, dict[str, float]]:

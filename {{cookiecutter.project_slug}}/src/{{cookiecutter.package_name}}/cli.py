@@ -1,16 +1,21 @@
-"""Command-line options shared by the entry points."""
+"""Command-line options of the steps, with the defaults of `settings`, and their entry points."""
 
 import argparse
+from collections.abc import Callable
 
 from . import settings
+from .platform.entry_points import Main, Option, Step, step_entry_point
 
 
-def parser(description: str) -> argparse.ArgumentParser:
-    """A parser with the options every step takes: where the tables and the model live."""
-    parser = argparse.ArgumentParser(description=description)
+def entry_point(description: str, *options: Option) -> Callable[[Step], Main]:
+    """Make `step(args)` a step's `main(argv=None)`: every step takes --catalog and --schema."""
+    return step_entry_point(description, add_catalog_and_schema, *options)
+
+
+def add_catalog_and_schema(parser: argparse.ArgumentParser) -> None:
+    """Where the tables and the model live."""
     parser.add_argument("--catalog", default=settings.CATALOG, help="Unity Catalog catalog")
     parser.add_argument("--schema", default=settings.SCHEMA, help="schema inside the catalog")
-    return parser
 
 
 def add_input_table(parser: argparse.ArgumentParser) -> None:

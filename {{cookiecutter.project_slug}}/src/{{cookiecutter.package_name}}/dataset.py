@@ -1,7 +1,7 @@
 """Trips and model inputs shared by training, validation and batch inference.
 
-The model predicts the fare of a trip when it is booked: from the trip's distance and pickup time,
-and from what the feature tables knew about the pickup and dropoff areas at that moment.
+The model predicts the fare of a trip when it is booked: from what is known of the trip then, and
+from what the feature tables knew at that moment. The features are declared in settings.py.
 """
 
 from datetime import timedelta
@@ -10,8 +10,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from . import settings
-from .runtime import Runtime
-from .tables import rewrite_fix, table_name
+from .platform.runtime import Runtime
+from .platform.tables import rewrite_fix, table_name
 
 PICKUP_TIME = "tpep_pickup_datetime"
 DROPOFF_TIME = "tpep_dropoff_datetime"
@@ -20,15 +20,12 @@ TRIP_COLUMNS = [PICKUP_TIME, DROPOFF_TIME, "trip_distance", LABEL, "pickup_zip",
 # What is known when a trip is booked; the label is not.
 BOOKING_COLUMNS = [PICKUP_TIME, "trip_distance", "pickup_zip", "dropoff_zip"]
 
-# Feature tables: key columns, value columns, and how old a row may be when it is looked up.
-PICKUP_FEATURES = ["pickup_trip_count_1h", "pickup_fare_per_mile_1h"]
-DROPOFF_FEATURES = ["dropoff_trip_count_30m", "dropoff_mean_speed_mph_30m"]
-WINDOW_END = "window_end"
-PICKUP_LOOKBACK = timedelta(minutes=15)  # the slide of the pickup windows
-DROPOFF_LOOKBACK = timedelta(minutes=30)  # the length of the dropoff windows
-
-TRIP_FEATURES = ["trip_distance", "pickup_hour", "pickup_weekday"]
-FEATURE_COLUMNS = TRIP_FEATURES + PICKUP_FEATURES + DROPOFF_FEATURES
+WINDOW_END = "window_end"  # the time stamp of a feature table's rows
+# What the model takes, in this order: the features of settings.py.
+FEATURE_COLUMNS = [
+    *settings.TRIP_FEATURES,
+    *(column for table in settings.FEATURE_TABLES for column in table.columns),
+]
 TRIP_ID = "trip_id"
 
 _INPUT_FIX = (
@@ -37,14 +34,7 @@ _INPUT_FIX = (
 
 
 def read_trips(runtime: Runtime, name: str, columns: list[str] = TRIP_COLUMNS) -> DataFrame:
-    """The input trips, checked for `columns` and cleaned.
-
-    Locally the default input, the public NYC taxi sample, is generated on first use.
-    """
-    if runtime.is_local and name == settings.INPUT_TABLE and not runtime.tables.exists(name):
-        from .sample_data import write_sample
-
-        write_sample(runtime, name)
+    """The input trips, checked for `columns` and cleaned."""
     trips = runtime.tables.read(
         name,
         fix=f"Create it or pass another --input-table. {_INPUT_FIX}",
@@ -116,27 +106,17 @@ def point_in_time_join(
 
 def model_inputs(runtime: Runtime, trips: DataFrame, catalog: str, schema: str) -> DataFrame:
     """Trips with every model feature, as doubles; feature tables looked up at pickup time."""
-    fix = "Run the feature engineering step (feature-engineering) first."
-    pickup = runtime.tables.read(
-        table_name(catalog, schema, settings.PICKUP_FEATURES_TABLE),
-        fix=fix,
-        columns=["pickup_zip", WINDOW_END, *PICKUP_FEATURES],
-        column_fix=rewrite_fix("feature-engineering"),
-    )
-    dropoff = runtime.tables.read(
-        table_name(catalog, schema, settings.DROPOFF_FEATURES_TABLE),
-        fix=fix,
-        columns=["dropoff_zip", WINDOW_END, *DROPOFF_FEATURES],
-        column_fix=rewrite_fix("feature-engineering"),
-    )
-    rows = trips.withColumns(
-        {"pickup_hour": F.hour(PICKUP_TIME), "pickup_weekday": F.dayofweek(PICKUP_TIME)}
-    )
-    rows = point_in_time_join(
-        rows, pickup, "pickup_zip", PICKUP_TIME, PICKUP_FEATURES, PICKUP_LOOKBACK
-    )
-    rows = point_in_time_join(
-        rows, dropoff, "dropoff_zip", PICKUP_TIME, DROPOFF_FEATURES, DROPOFF_LOOKBACK
-    )
+    booked = {column: F.expr(sql) for column, sql in settings.TRIP_FEATURES.items()}
+    rows = trips.withColumns(booked)
+    for spec in settings.FEATURE_TABLES:
+        features = runtime.tables.read(
+            table_name(catalog, schema, spec.table),
+            fix="Run the feature engineering step (feature-engineering) first.",
+            columns=[spec.key, WINDOW_END, *spec.columns],
+            column_fix=rewrite_fix("feature-engineering"),
+        )
+        rows = point_in_time_join(
+            rows, features, spec.key, PICKUP_TIME, list(spec.columns), spec.lookback
+        )
     doubles = {column: F.col(column).cast("double") for column in FEATURE_COLUMNS}
     return rows.withColumns(doubles)

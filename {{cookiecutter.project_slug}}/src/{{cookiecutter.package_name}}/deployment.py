@@ -4,23 +4,24 @@ Only a version tagged PASSED that is still `@challenger` is promoted. Running it
 nothing. Registry stages are never used.
 """
 
+import argparse
 from dataclasses import dataclass
 
 from mlflow import MlflowClient
 
 from . import cli
-from .errors import exit_on_user_error
+from .platform.runtime import use_mlflow
+from .platform.task_values import get_task_value
 from .registry import (
     CHALLENGER,
     CHAMPION,
     TRAIN_TASK_KEY,
     VALIDATION_STATUS_TAG,
+    ModelRef,
     aliases,
-    full_model_name,
     get_version,
     require_alias,
 )
-from .runtime import get_task_value, use_mlflow
 
 TASK_KEY = "deploy"
 
@@ -56,11 +57,11 @@ class DeploymentResult:
     decision: Decision
 
 
-def deploy(catalog: str, schema: str, model_name: str, version: str) -> DeploymentResult:
+def deploy(model_ref: ModelRef, version: str) -> DeploymentResult:
     """Point `@champion` at `version` if the gate allows it; empty version: the challenger."""
     use_mlflow()
     client = MlflowClient()
-    name = full_model_name(catalog, schema, model_name)
+    name = model_ref.full_name
     version = version or require_alias(
         client, name, CHALLENGER, fix="Validate a version first (validate-model)."
     )
@@ -73,17 +74,15 @@ def deploy(catalog: str, schema: str, model_name: str, version: str) -> Deployme
     return DeploymentResult(name, version, champion, decision)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser("Promote the validated challenger to champion.")
-    cli.add_model_name(parser)
-    cli.add_model_version(parser)
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        version = args.model_version.strip() or get_task_value(TRAIN_TASK_KEY, "model_version")
-        result = deploy(args.catalog, args.schema, args.model_name, version or "")
-        outcome = f"{result.model_name}: {result.decision.reason}"
-        if result.decision.promote or result.champion == result.version:
-            print(f"{outcome}; @{CHAMPION} is version {result.version}.")
-        else:
-            kept = f"version {result.champion}" if result.champion else "none yet"
-            print(f"{outcome}; not promoted (@{CHAMPION}: {kept}).")
+@cli.entry_point(
+    "Promote the validated challenger to champion.", cli.add_model_name, cli.add_model_version
+)
+def main(args: argparse.Namespace) -> None:
+    version = args.model_version.strip() or get_task_value(TRAIN_TASK_KEY, "model_version")
+    result = deploy(ModelRef(args.catalog, args.schema, args.model_name), version or "")
+    outcome = f"{result.model_name}: {result.decision.reason}"
+    if result.decision.promote or result.champion == result.version:
+        print(f"{outcome}; @{CHAMPION} is version {result.version}.")
+    else:
+        kept = f"version {result.champion}" if result.champion else "none yet"
+        print(f"{outcome}; not promoted (@{CHAMPION}: {kept}).")

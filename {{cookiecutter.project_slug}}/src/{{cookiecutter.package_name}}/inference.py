@@ -6,6 +6,7 @@ A batch is one Delta commit, and the rows a run reports are counted in the table
 made: two runs at once each add their whole batch, or one is told to run again.
 """
 
+import argparse
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,10 +25,9 @@ from .dataset import (
     read_trips,
     with_trip_id,
 )
-from .errors import exit_on_user_error
-from .registry import CHAMPION, TRAINING_FIX, full_model_name, require_alias
-from .runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
-from .tables import table_name
+from .platform.runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
+from .platform.tables import table_name
+from .registry import CHAMPION, TRAINING_FIX, ModelRef, require_alias
 
 PREDICTION = "prediction"
 # The predictions table: each trip as booked, the other features it was scored with, the
@@ -80,47 +80,40 @@ def score(runtime: Runtime, inputs: DataFrame, model_uri: str) -> DataFrame:
 
 
 def batch_inference(
-    runtime: Runtime,
-    input_table: str,
-    catalog: str,
-    schema: str,
-    model_name: str,
-    predictions_table: str,
+    runtime: Runtime, input_table: str, model_ref: ModelRef, predictions_table: str
 ) -> InferenceResult:
     use_mlflow()
-    name = full_model_name(catalog, schema, model_name)
+    name = model_ref.full_name
     fix = f"{TRAINING_FIX} A version becomes @{CHAMPION} once it passes validation."
     version = require_alias(MlflowClient(), name, CHAMPION, fix=fix)
     trips = with_trip_id(read_trips(runtime, input_table, columns=BOOKING_COLUMNS))
-    inputs = model_inputs(runtime, trips, catalog, schema)
+    inputs = model_inputs(runtime, trips, model_ref.catalog, model_ref.schema)
     # The version, not the alias: a promotion during the run cannot mix two models in one batch.
     scored = score(runtime, inputs, f"models:/{name}/{version}")
     batch_id, scored_at = new_batch()
     batch = with_batch(scored.select(*SCORED_COLUMNS), version, batch_id, scored_at)
-    target = table_name(catalog, schema, predictions_table)
+    target = table_name(model_ref.catalog, model_ref.schema, predictions_table)
     table_version = runtime.tables.append(target, batch)
     committed = runtime.tables.read(target, fix="", version=table_version)
     rows = committed.where(F.col("batch_id") == batch_id).count()
     return InferenceResult(target, name, version, batch_id, rows, table_version)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser("Score the input trips with the champion model; append the predictions.")
-    cli.add_input_table(parser)
-    cli.add_model_name(parser)
-    cli.add_predictions_table(parser)
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        result = batch_inference(
-            get_runtime(),
-            args.input_table,
-            args.catalog,
-            args.schema,
-            args.model_name,
-            args.predictions_table,
-        )
-        print(
-            f"Scored {result.rows:,} trips with {result.model_name} version {result.version}; "
-            f"appended batch {result.batch_id} to {result.predictions_table} "
-            f"(table version {result.table_version})."
-        )
+@cli.entry_point(
+    "Score the input trips with the champion model; append the predictions.",
+    cli.add_input_table,
+    cli.add_model_name,
+    cli.add_predictions_table,
+)
+def main(args: argparse.Namespace) -> None:
+    result = batch_inference(
+        get_runtime(),
+        args.input_table,
+        ModelRef(args.catalog, args.schema, args.model_name),
+        args.predictions_table,
+    )
+    print(
+        f"Scored {result.rows:,} trips with {result.model_name} version {result.version}; "
+        f"appended batch {result.batch_id} to {result.predictions_table} "
+        f"(table version {result.table_version})."
+    )

@@ -4,9 +4,11 @@ For each time window (by pickup time) of the latest batch: the drift of every mo
 the trips the model was trained on (population stability index and Jensen-Shannon distance over
 the training deciles), and the model's RMSE and MAE on the trips whose fare is known. The metrics
 are written to `<predictions table>_monitoring`. A metric that breaks its threshold in at least
-MIN_VIOLATIONS of the last LAST_WINDOWS windows, the latest included, raises the retraining signal.
+ALERT_MIN_VIOLATIONS of the last ALERT_WINDOWS windows, the latest included, raises the retraining
+signal. The window and every threshold are in settings.py.
 """
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,22 +31,16 @@ from .dataset import (
     read_trips,
     with_trip_id,
 )
-from .errors import UserError, exit_on_user_error
 from .inference import PREDICTION, PREDICTIONS_COLUMNS
-from .registry import full_model_name, get_version, validation_metric_tag
-from .runtime import Runtime, get_runtime, get_task_value, set_task_value, use_mlflow
-from .tables import rewrite_fix, table_name
+from .platform.errors import UserError
+from .platform.runtime import Runtime, get_runtime, use_mlflow
+from .platform.tables import rewrite_fix, table_name
+from .platform.task_values import get_task_value, set_task_value
+from .registry import ModelRef, get_version, validation_metric_tag
 
 TASK_KEY = "monitor"
-WINDOW = "week"  # a unit of Spark's date_trunc
 BINS = 10  # deciles of the training data
-MIN_ROWS = 100  # windows with fewer trips are reported but not judged
-LAST_WINDOWS = 4
-MIN_VIOLATIONS = 2
-DRIFT_THRESHOLDS = {"psi": 0.2, "js_distance": 0.15}
 QUALITY_METRICS = ("root_mean_squared_error", "mean_absolute_error")
-# How much worse than at validation the model may do in a window.
-QUALITY_TOLERANCE = 0.25
 METRICS_KEYS = ["batch_id", "window_start", "metric", "subject"]
 METRICS_COLUMNS = [
     *METRICS_KEYS,
@@ -118,9 +114,9 @@ def bin_counts(rows: DataFrame, edges: dict[str, list[float]], by: list[str]) ->
 
 
 def with_window(rows: DataFrame) -> DataFrame:
-    start = F.date_trunc(WINDOW, PICKUP_TIME)
+    start = F.date_trunc(settings.MONITORING_WINDOW, PICKUP_TIME)
     return rows.withColumn("window_start", start).withColumn(
-        "window_end", start + F.expr(f"INTERVAL 1 {WINDOW.upper()}")
+        "window_end", start + F.expr(f"INTERVAL 1 {settings.MONITORING_WINDOW.upper()}")
     )
 
 
@@ -163,7 +159,7 @@ def drift_metrics(
                     "metric": metric,
                     "subject": feature,
                     "value": distance(expected.to_numpy(), actual.to_numpy()),
-                    "threshold": DRIFT_THRESHOLDS[metric],
+                    "threshold": settings.DRIFT_THRESHOLDS[metric],
                     "rows": int(actual.sum()),
                 }
             )
@@ -171,15 +167,15 @@ def drift_metrics(
 
 
 def quality_thresholds(version_tags: dict[str, str]) -> dict[str, float]:
-    """The error a window may reach: QUALITY_TOLERANCE above what validation measured or, for a
-    version that was not validated, the validation gate's own limit."""
+    """The error a window may reach: settings.QUALITY_TOLERANCE above what validation measured or,
+    for a version that was not validated, the validation gate's own limit."""
     limits = {threshold.metric: threshold.limit for threshold in settings.VALIDATION_THRESHOLDS}
     thresholds = {}
     for metric in QUALITY_METRICS:
         measured = version_tags.get(validation_metric_tag(metric))
         thresholds[metric] = limits[metric]
         if measured:
-            thresholds[metric] = float(measured) * (1 + QUALITY_TOLERANCE)
+            thresholds[metric] = float(measured) * (1 + settings.QUALITY_TOLERANCE)
     return thresholds
 
 
@@ -204,7 +200,7 @@ def quality_metrics(quality: pd.DataFrame, thresholds: dict[str, float]) -> list
 
 def judge(metrics: pd.DataFrame) -> pd.DataFrame:
     """Mark each metric row: judged (enough rows and a value) and violated (above its threshold)."""
-    judged = (metrics["rows"] >= MIN_ROWS) & metrics["value"].notna()
+    judged = (metrics["rows"] >= settings.MONITORING_MIN_ROWS) & metrics["value"].notna()
     return metrics.assign(
         judged=judged, violated=judged & (metrics["value"] > metrics["threshold"])
     )
@@ -225,7 +221,9 @@ class Alert:
 
 
 def alerts(
-    judged: pd.DataFrame, last: int = LAST_WINDOWS, at_least: int = MIN_VIOLATIONS
+    judged: pd.DataFrame,
+    last: int = settings.ALERT_WINDOWS,
+    at_least: int = settings.ALERT_MIN_VIOLATIONS,
 ) -> list[Alert]:
     """Series that broke their threshold in at least `at_least` of the `last` judged windows,
     the latest of them included."""
@@ -263,32 +261,25 @@ def latest_batch(predictions: DataFrame) -> tuple[str, str]:
     return latest["batch_id"], str(latest["model_version"])
 
 
-def training_rows(
-    runtime: Runtime, name: str, version: ModelVersion, catalog: str, schema: str
-) -> DataFrame:
+def training_rows(runtime: Runtime, model_ref: ModelRef, version: ModelVersion) -> DataFrame:
     """Model inputs of the trips `version` was trained on: the baseline of 'no drift'."""
     params = MlflowClient().get_run(version.run_id).data.params
     if "holdout_start" not in params or "input_table" not in params:
         raise UserError(
-            f"Version {version.version} of '{name}' was not trained by train-model, so its "
-            "training data, the baseline of drift, is unknown."
+            f"Version {version.version} of '{model_ref.full_name}' was not trained by "
+            "train-model, so its training data, the baseline of drift, is unknown."
         )
     trips = read_trips(runtime, params["input_table"])
     trained_on = trips.where(F.col(PICKUP_TIME) < F.lit(params["holdout_start"]).cast("timestamp"))
-    return model_inputs(runtime, trained_on, catalog, schema)
+    return model_inputs(runtime, trained_on, model_ref.catalog, model_ref.schema)
 
 
 def monitor(
-    runtime: Runtime,
-    input_table: str,
-    catalog: str,
-    schema: str,
-    model_name: str,
-    predictions_table: str,
+    runtime: Runtime, input_table: str, model_ref: ModelRef, predictions_table: str
 ) -> MonitoringResult:
-    name = full_model_name(catalog, schema, model_name)
+    name = model_ref.full_name
     predictions = runtime.tables.read(
-        table_name(catalog, schema, predictions_table),
+        table_name(model_ref.catalog, model_ref.schema, predictions_table),
         fix="Run batch inference (batch-inference) first.",
         columns=PREDICTIONS_COLUMNS,
         column_fix=rewrite_fix("batch-inference"),
@@ -298,7 +289,7 @@ def monitor(
 
     use_mlflow()
     model_version = get_version(MlflowClient(), name, version)
-    baseline = training_rows(runtime, name, model_version, catalog, schema)
+    baseline = training_rows(runtime, model_ref, model_version)
     edges = decile_edges(baseline, FEATURE_COLUMNS)
     baseline_counts = bin_counts(baseline, edges, by=[])
     window_counts = bin_counts(batch, edges, by=["window_start", "window_end"])
@@ -322,24 +313,24 @@ def monitor(
     rows = runtime.spark.createDataFrame(stamped).withColumn(
         "value", F.nanvl("value", F.lit(None).cast("double"))
     )
-    target = metrics_table(catalog, schema, predictions_table)
+    target = metrics_table(model_ref.catalog, model_ref.schema, predictions_table)
     runtime.tables.upsert(target, rows, keys=METRICS_KEYS)
     return MonitoringResult(target, batch_id, version, metrics, found)
 
 
 def describe(result: MonitoringResult) -> str:
     metrics = result.metrics[result.metrics.judged]
-    windows = result.metrics.window_start.nunique()
+    windows, unit = result.metrics.window_start.nunique(), settings.MONITORING_WINDOW
     lines = [
         f"Monitored batch {result.batch_id} (model version {result.model_version}) "
-        f"over {windows} windows of one {WINDOW}; metrics in {result.metrics_table}."
+        f"over {windows} windows of one {unit}; metrics in {result.metrics_table}."
     ]
     for metric in ("psi", "js_distance"):
         drift = metrics[metrics.metric == metric]
         if not drift.empty:
             worst = drift.loc[drift.value.idxmax()]
             lines.append(
-                f"  largest {metric}: {worst.value:.3f} ({worst.subject}, {WINDOW} of "
+                f"  largest {metric}: {worst.value:.3f} ({worst.subject}, {unit} of "
                 f"{worst.window_start:%Y-%m-%d}; threshold {worst.threshold:g})"
             )
     quality = metrics[metrics.subject == PREDICTION]
@@ -352,23 +343,21 @@ def describe(result: MonitoringResult) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser("Measure drift and quality of the latest predictions; signal retraining.")
-    cli.add_input_table(parser)
-    cli.add_model_name(parser)
-    cli.add_predictions_table(parser)
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        result = monitor(
-            get_runtime(),
-            args.input_table,
-            args.catalog,
-            args.schema,
-            args.model_name,
-            args.predictions_table,
-        )
-        set_task_value("retrain", "true" if result.retrain else "false", task_key=TASK_KEY)
-        print(describe(result))
+@cli.entry_point(
+    "Measure drift and quality of the latest predictions; signal retraining.",
+    cli.add_input_table,
+    cli.add_model_name,
+    cli.add_predictions_table,
+)
+def main(args: argparse.Namespace) -> None:
+    result = monitor(
+        get_runtime(),
+        args.input_table,
+        ModelRef(args.catalog, args.schema, args.model_name),
+        args.predictions_table,
+    )
+    set_task_value("retrain", "true" if result.retrain else "false", task_key=TASK_KEY)
+    print(describe(result))
 
 
 def summary_lines(
@@ -384,7 +373,7 @@ def summary_lines(
     latest = metrics.orderBy(F.desc("monitored_at"), F.desc("batch_id")).first()["batch_id"]
     judged = metrics.where((F.col("batch_id") == latest) & F.col("judged")).toPandas()
     drift = []
-    for metric in DRIFT_THRESHOLDS:
+    for metric in settings.DRIFT_THRESHOLDS:
         rows = judged[judged.metric == metric]
         if not rows.empty:
             worst = rows.loc[rows.value.idxmax()]

@@ -13,17 +13,12 @@ import time
 from pathlib import Path
 
 from . import settings
-from .errors import exit_on_user_error
-from .runner import (
-    JobRun,
-    JobRunner,
-    JobStatus,
-    RunnerError,
-    Status,
-    find_bundle_root,
-    load_bundle,
-)
-from .runtime import get_runtime
+from .platform.bundle import find_bundle_root, load_bundle
+from .platform.errors import RunnerError, exit_on_user_error
+from .platform.job_runner import JobRun, JobRunner
+from .platform.run_rules import JobStatus, Status
+from .platform.runtime import get_runtime
+from .registry import ModelRef
 from .summary import pipeline_summary
 
 LIFECYCLE_JOBS = [
@@ -59,11 +54,13 @@ def run_lifecycle(project_dir: Path | None = None) -> tuple[list[JobRun], dict[s
 
 
 def summary_of(variables: dict[str, str]) -> str:
-    return pipeline_summary(
+    model_ref = ModelRef(
         variables.get("catalog", settings.CATALOG),
         variables.get("schema", settings.SCHEMA),
         variables.get("model_name", settings.MODEL_NAME),
-        variables.get("predictions_table", settings.PREDICTIONS_TABLE),
+    )
+    return pipeline_summary(
+        model_ref, variables.get("predictions_table", settings.PREDICTIONS_TABLE)
     )
 
 

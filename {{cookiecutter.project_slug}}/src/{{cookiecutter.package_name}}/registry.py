@@ -1,17 +1,20 @@
-"""The model registry: full model names, aliases and versions, with clear messages when absent.
+"""The model registry: where a model lives, its aliases and versions; clear messages when absent.
 
 Only aliases (`champion`, `challenger`) and tags are used; registry stages are deprecated and
 Unity Catalog rejects them.
 """
+
+from dataclasses import dataclass
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from .errors import UserError
-from .runtime import Runtime, get_task_value
-from .tables import check_table_name, rewrite_fix
+from .platform.errors import UserError
+from .platform.runtime import Runtime
+from .platform.tables import check_table_name, rewrite_fix
+from .platform.task_values import get_task_value
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -26,14 +29,24 @@ def validation_metric_tag(metric: str) -> str:
     return f"validation_{metric}"
 
 
-def full_model_name(catalog: str, schema: str, model_name: str) -> str:
-    try:
-        return check_table_name(f"{catalog}.{schema}.{model_name}")
-    except UserError:
-        raise UserError(
-            f"'{catalog}.{schema}.{model_name}' is not a model name: catalog, schema and "
-            "--model-name must be made of letters, digits and underscores."
-        ) from None
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model in Unity Catalog: `name` inside `catalog.schema`, next to its tables."""
+
+    catalog: str
+    schema: str
+    name: str  # short name
+
+    @property
+    def full_name(self) -> str:
+        """catalog.schema.name, checked."""
+        try:
+            return check_table_name(f"{self.catalog}.{self.schema}.{self.name}")
+        except UserError:
+            raise UserError(
+                f"'{self.catalog}.{self.schema}.{self.name}' is not a model name: catalog, schema "
+                "and --model-name must be made of letters, digits and underscores."
+            ) from None
 
 
 def aliases(client: MlflowClient, name: str) -> dict[str, str]:

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from . import settings
-from .errors import exit_on_user_error
-from .runtime import Runtime, get_runtime
+from .platform.errors import exit_on_user_error
+from .platform.runtime import Runtime, get_runtime
 
 COLUMNS = [
     "tpep_pickup_datetime",
@@ -144,7 +144,7 @@ def generate_trips(
 
 def write_sample(
     runtime: Runtime,
-    name: str = settings.INPUT_TABLE,
+    name: str = settings.TAXI_SAMPLE,
     trips: int = settings.SAMPLE_TRIPS,
     seed: int = settings.SAMPLE_SEED,
 ) -> None:
@@ -171,7 +171,7 @@ def _miles(lat1, lon1, lat2, lon2):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write the generated local taxi sample.")
-    parser.add_argument("--table", default=settings.INPUT_TABLE, help="table name or path to write")
+    parser.add_argument("--table", default=settings.TAXI_SAMPLE, help="table name or path to write")
     parser.add_argument("--trips", type=int, default=settings.SAMPLE_TRIPS, help="number of trips")
     parser.add_argument("--seed", type=int, default=settings.SAMPLE_SEED, help="random seed")
     args = parser.parse_args(argv)

@@ -1,39 +1,87 @@
-"""Settings shared by every step: names, local defaults, validation thresholds, model parameters.
+"""The project's decisions in one place: names, local defaults, features and thresholds.
 
 The bundle passes catalog, schema and table names explicitly on Databricks, so the defaults here are
-those of the local target.
+those of the local target. The model's class and parameters are in model.py.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 PROJECT_SLUG = {{ cookiecutter.project_slug | tojson }}
 CATALOG = {{ cookiecutter.dev_catalog | tojson }}
 SCHEMA = {{ cookiecutter.schema_name | tojson }}
 # Short name; registered as <catalog>.<schema>.<MODEL_NAME>.
-MODEL_NAME = {{ (cookiecutter.package_name ~ "_model") | tojson }}
-EXPERIMENT_NAME = {{ (cookiecutter.project_slug ~ "-training") | tojson }}
+MODEL_NAME = {{ cookiecutter.__model_name | tojson }}
+EXPERIMENT_NAME = {{ cookiecutter.__experiment_name | tojson }}
 
-# The public NYC taxi sample of every Databricks workspace. Locally the same path holds a generated
-# sample (see sample_data.py), so the default works everywhere.
-INPUT_TABLE = "/databricks-datasets/nyctaxi-with-zipcodes/subsampled"
-PICKUP_FEATURES_TABLE = "trip_pickup_features"
-DROPOFF_FEATURES_TABLE = "trip_dropoff_features"
-PREDICTIONS_TABLE = "fare_predictions"
-
-# Local sample: size and seed of the generated trips.
+# The public NYC taxi sample of every Databricks workspace. Locally that path holds a generated
+# stand-in (sample_data.py) of SAMPLE_TRIPS trips, so the default input works everywhere.
+TAXI_SAMPLE = "/databricks-datasets/nyctaxi-with-zipcodes/subsampled"
 SAMPLE_TRIPS = 30_000
 SAMPLE_SEED = 7
 
+INPUT_TABLE = TAXI_SAMPLE
+PREDICTIONS_TABLE = "fare_predictions"
+
+# Features ----------------------------------------------------------------------------------------
+
+# Feature column -> Spark SQL expression over what is known of a trip when it is booked
+# (dataset.BOOKING_COLUMNS).
+TRIP_FEATURES = {
+    "trip_distance": "trip_distance",
+    "pickup_hour": "hour(tpep_pickup_datetime)",
+    "pickup_weekday": "dayofweek(tpep_pickup_datetime)",
+}
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """Recent activity per key: aggregates of the trips that ended in each time window.
+
+    Rows are keyed by `key` and the end of their window. Each trip gets the latest row of its key
+    stamped no later than its pickup time, unless that row is older than `lookback`.
+    """
+
+    table: str  # short name, inside <catalog>.<schema>
+    key: str  # a trip column
+    window: timedelta
+    columns: dict[str, str]  # feature column -> Spark SQL aggregate over the window's trips
+    slide: timedelta | None = None  # how often a window starts; None: one after the other
+
+    @property
+    def lookback(self) -> timedelta:
+        """A newer window replaces a row after one slide; an older row means no trips since."""
+        return self.slide or self.window
+
+
+PICKUP_FEATURES = FeatureTable(
+    table="trip_pickup_features",
+    key="pickup_zip",
+    window=timedelta(hours=1),
+    slide=timedelta(minutes=15),
+    columns={
+        "pickup_trip_count_1h": "count(*)",
+        "pickup_fare_per_mile_1h": "sum(fare_amount) / sum(trip_distance)",
+    },
+)
+DROPOFF_FEATURES = FeatureTable(
+    table="trip_dropoff_features",
+    key="dropoff_zip",
+    window=timedelta(minutes=30),
+    columns={
+        "dropoff_trip_count_30m": "count(*)",
+        "dropoff_mean_speed_mph_30m": (
+            "sum(trip_distance) / sum("
+            "(unix_timestamp(tpep_dropoff_datetime) - unix_timestamp(tpep_pickup_datetime)) / 3600)"
+        ),
+    },
+)
+FEATURE_TABLES = (PICKUP_FEATURES, DROPOFF_FEATURES)
+
 # Training: the latest HOLDOUT_FRACTION of the trips (by pickup time) is held out for evaluation.
 HOLDOUT_FRACTION = 0.2
-MODEL_PARAMS = {
-    "max_iter": 200,
-    "learning_rate": 0.1,
-    "max_leaf_nodes": 31,
-    "min_samples_leaf": 20,
-    "l2_regularization": 0.1,
-    "random_state": 42,
-}
+
+# Validation --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -54,3 +102,20 @@ VALIDATION_THRESHOLDS = (
     Threshold("mean_absolute_error", False, limit=4.0, max_relative_worsening=0.05),
     Threshold("r2_score", True, limit=0.6, max_relative_worsening=0.02),
 )
+{%- if cookiecutter.include_monitoring == "yes" %}
+
+# Monitoring --------------------------------------------------------------------------------------
+
+# The latest batch of predictions is judged per window of pickup time (a unit of Spark's
+# date_trunc); a window with fewer than MONITORING_MIN_ROWS trips is reported but not judged.
+MONITORING_WINDOW = "week"
+MONITORING_MIN_ROWS = 100
+# How far each feature may drift from the trips the model was trained on.
+DRIFT_THRESHOLDS = {"psi": 0.2, "js_distance": 0.15}
+# How much worse than at validation the model's RMSE and MAE may be in a window, as a fraction.
+QUALITY_TOLERANCE = 0.25
+# Retraining is signalled when a metric broke its threshold in at least ALERT_MIN_VIOLATIONS of
+# the last ALERT_WINDOWS judged windows, the latest included.
+ALERT_WINDOWS = 4
+ALERT_MIN_VIOLATIONS = 2
+{%- endif %}

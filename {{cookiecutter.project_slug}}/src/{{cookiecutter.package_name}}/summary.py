@@ -8,22 +8,23 @@ from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
 from . import settings
-from .errors import UserError
 from .inference import BATCH_COLUMNS
 {%- if cookiecutter.include_monitoring == "yes" %}
 from .monitoring import summary_lines as monitoring_lines
 {%- endif %}
+from .platform.errors import UserError
+from .platform.runtime import get_runtime, use_mlflow
+from .platform.tables import rewrite_fix, table_name
+from .platform.task_values import get_task_value
 from .registry import (
     CHAMPION,
     TRAIN_TASK_KEY,
     VALIDATION_STATUS_TAG,
+    ModelRef,
     alias_version,
-    full_model_name,
     get_version,
     validation_metric_tag,
 )
-from .runtime import get_runtime, get_task_value, use_mlflow
-from .tables import rewrite_fix, table_name
 
 
 def validation_outcome(client: MlflowClient, name: str, version: str) -> str:
@@ -42,15 +43,12 @@ def validation_outcome(client: MlflowClient, name: str, version: str) -> str:
 
 
 def pipeline_summary(
-    catalog: str = settings.CATALOG,
-    schema: str = settings.SCHEMA,
-    model_name: str = settings.MODEL_NAME,
-    predictions_table: str = settings.PREDICTIONS_TABLE,
+    model_ref: ModelRef, predictions_table: str = settings.PREDICTIONS_TABLE
 ) -> str:
     runtime = get_runtime()
     use_mlflow()
     client = MlflowClient()
-    name = full_model_name(catalog, schema, model_name)
+    name = model_ref.full_name
     version = get_task_value(TRAIN_TASK_KEY, "model_version")
     try:
         champion = alias_version(client, name, CHAMPION)
@@ -62,7 +60,7 @@ def pipeline_summary(
         ("validation", validation_outcome(client, name, version) if version else "not run"),
         ("champion", f"version {champion}" if champion else "none"),
     ]
-    predictions = table_name(catalog, schema, predictions_table)
+    predictions = table_name(model_ref.catalog, model_ref.schema, predictions_table)
     if runtime.tables.exists(predictions):
         rows = runtime.tables.read(
             predictions, fix="", columns=BATCH_COLUMNS, column_fix=rewrite_fix("batch-inference")
@@ -79,7 +77,7 @@ def pipeline_summary(
     else:
         lines.append(("rows scored", "none"))
 {%- if cookiecutter.include_monitoring == "yes" %}
-    lines += monitoring_lines(runtime, catalog, schema, predictions_table)
+    lines += monitoring_lines(runtime, model_ref.catalog, model_ref.schema, predictions_table)
 {%- endif %}
     width = max(len(label) for label, _ in lines)
     return "\n".join(["Summary"] + [f"  {label:<{width}}  {value}" for label, value in lines])

@@ -1,25 +1,25 @@
-"""Training: a point-in-time training set split by time, gradient-boosted trees, a new version."""
+"""Training: a point-in-time training set split by time, the model of model.py, a new version."""
 
+import argparse
 from dataclasses import dataclass
 
-import cloudpickle
 import mlflow
 import numpy as np
 import pandas as pd
-import sklearn
 from mlflow import MlflowClient
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, Schema
-from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.base import RegressorMixin
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from threadpoolctl import threadpool_limits
 
-from . import cli, settings
+from . import cli, model, settings
 from .dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME, model_inputs, read_trips
-from .errors import UserError, exit_on_user_error
-from .registry import TRAIN_TASK_KEY, check_history_is_registered, full_model_name
-from .runtime import Runtime, get_runtime, quiet_loggers, set_task_value, use_mlflow
-from .tables import table_name
+from .platform.errors import UserError
+from .platform.runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
+from .platform.tables import table_name
+from .platform.task_values import set_task_value
+from .registry import TRAIN_TASK_KEY, ModelRef, check_history_is_registered
 
 MIN_TRIPS = 100
 
@@ -45,13 +45,13 @@ def split_by_time(
     return frame[~later], frame[later], cutoff
 
 
-def fit_model(train: pd.DataFrame, params: dict) -> HistGradientBoostingRegressor:
-    """Gradient-boosted trees; missing feature values (no recent activity) are handled natively."""
-    model = HistGradientBoostingRegressor(**params)
+def fit_model(train: pd.DataFrame, params: dict) -> RegressorMixin:
+    """The model of model.py, fitted to the trips' features and fares."""
+    estimator = model.build_model(params)
     # One OpenMP thread: on data this size parallel threads gain little, and on a busy machine
     # (Spark's JVM shares the cores) their spinning barriers can slow fitting a hundredfold.
     with threadpool_limits(limits=1, user_api="openmp"):
-        return model.fit(train[FEATURE_COLUMNS], train[LABEL])
+        return estimator.fit(train[FEATURE_COLUMNS], train[LABEL])
 
 
 def model_signature(features: pd.DataFrame, predictions: np.ndarray) -> ModelSignature:
@@ -77,24 +77,22 @@ def regression_metrics(actual: pd.Series, predicted: np.ndarray) -> dict[str, fl
 def train(
     runtime: Runtime,
     input_table: str,
-    catalog: str,
-    schema: str,
-    model_name: str,
+    model_ref: ModelRef,
     experiment_name: str,
     predictions_table: str = settings.PREDICTIONS_TABLE,
-    params: dict = settings.MODEL_PARAMS,
+    params: dict = model.PARAMS,
 ) -> TrainingResult:
-    """Fit a model on the trips and register it as a new version of catalog.schema.model_name."""
-    name = full_model_name(catalog, schema, model_name)
+    """Fit a model on the trips and register it as a new version of `model_ref`."""
+    name = model_ref.full_name
     use_mlflow(experiment_name)
-    predictions = table_name(catalog, schema, predictions_table)
+    predictions = table_name(model_ref.catalog, model_ref.schema, predictions_table)
     check_history_is_registered(MlflowClient(), name, runtime, predictions)
     trips = read_trips(runtime, input_table)
-    inputs = model_inputs(runtime, trips, catalog, schema)
+    inputs = model_inputs(runtime, trips, model_ref.catalog, model_ref.schema)
     frame = inputs.select(PICKUP_TIME, *FEATURE_COLUMNS, LABEL).toPandas()
     train_rows, holdout_rows, cutoff = split_by_time(frame)
-    model = fit_model(train_rows, params)
-    metrics = regression_metrics(holdout_rows[LABEL], model.predict(holdout_rows[FEATURE_COLUMNS]))
+    fitted = fit_model(train_rows, params)
+    metrics = regression_metrics(holdout_rows[LABEL], fitted.predict(holdout_rows[FEATURE_COLUMNS]))
 
     features = train_rows[FEATURE_COLUMNS]
     # cloudpickle on purpose, so the model loads the same way locally and on Databricks.
@@ -110,44 +108,36 @@ def train(
         )
         mlflow.log_metrics({f"holdout_{metric}": value for metric, value in metrics.items()})
         info = mlflow.sklearn.log_model(
-            model,
+            fitted,
             name="model",
-            signature=model_signature(features.head(100), model.predict(features.head(100))),
+            signature=model_signature(features.head(100), fitted.predict(features.head(100))),
             input_example=features.head(5),
             registered_model_name=name,
             serialization_format="cloudpickle",
-            # What loading the model needs, pinned as trained; MLflow would infer the same, slowly.
-            pip_requirements=[
-                f"mlflow=={mlflow.__version__}",
-                f"scikit-learn=={sklearn.__version__}",
-                f"cloudpickle=={cloudpickle.__version__}",
-                f"pandas=={pd.__version__}",
-                f"numpy=={np.__version__}",
-            ],
+            # Derived from the model, pinned as trained; MLflow would infer the same, slowly.
+            pip_requirements=model.pip_requirements(fitted),
         )
     return TrainingResult(name, str(info.registered_model_version), run.info.run_id, metrics)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser("Train the fare model and register a new version of it.")
-    cli.add_input_table(parser)
-    cli.add_model_name(parser)
-    cli.add_experiment_name(parser)
-    cli.add_predictions_table(parser)
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        result = train(
-            get_runtime(),
-            args.input_table,
-            args.catalog,
-            args.schema,
-            args.model_name,
-            args.experiment_name,
-            args.predictions_table,
-        )
-        set_task_value("model_version", result.version, task_key=TRAIN_TASK_KEY)
-        rmse = result.holdout_metrics["root_mean_squared_error"]
-        print(
-            f"Registered {result.model_name} version {result.version} "
-            f"(run {result.run_id}, holdout RMSE {rmse:.3f})."
-        )
+@cli.entry_point(
+    "Train the fare model and register a new version of it.",
+    cli.add_input_table,
+    cli.add_model_name,
+    cli.add_experiment_name,
+    cli.add_predictions_table,
+)
+def main(args: argparse.Namespace) -> None:
+    result = train(
+        get_runtime(),
+        args.input_table,
+        ModelRef(args.catalog, args.schema, args.model_name),
+        args.experiment_name,
+        args.predictions_table,
+    )
+    set_task_value("model_version", result.version, task_key=TRAIN_TASK_KEY)
+    rmse = result.holdout_metrics["root_mean_squared_error"]
+    print(
+        f"Registered {result.model_name} version {result.version} "
+        f"(run {result.run_id}, holdout RMSE {rmse:.3f})."
+    )

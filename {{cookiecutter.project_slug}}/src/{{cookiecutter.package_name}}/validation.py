@@ -9,6 +9,7 @@ Modes: `enabled` fails the task when the model fails; `dry_run` only reports; `d
 evaluation and tags the version SKIPPED. Only a PASSED version is ever promoted.
 """
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,18 +20,19 @@ from pyspark.sql import functions as F
 
 from . import cli, settings
 from .dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME, model_inputs, read_trips
-from .errors import UserError, exit_on_user_error
+from .platform.errors import UserError
+from .platform.runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
+from .platform.task_values import set_task_value
 from .registry import (
     CHALLENGER,
     CHAMPION,
     VALIDATION_STATUS_TAG,
+    ModelRef,
     alias_version,
-    full_model_name,
     get_version,
     handed_over_version,
     validation_metric_tag,
 )
-from .runtime import Runtime, get_runtime, quiet_loggers, set_task_value, use_mlflow
 from .settings import Threshold
 
 TASK_KEY = "validate"
@@ -103,9 +105,7 @@ def evaluate(model_uri: str, data: pd.DataFrame, run_name: str) -> dict[str, flo
 def validate(
     runtime: Runtime,
     input_table: str,
-    catalog: str,
-    schema: str,
-    model_name: str,
+    model_ref: ModelRef,
     version: str,
     mode: str,
     experiment_name: str,
@@ -115,7 +115,7 @@ def validate(
         raise UserError(f"--validation-mode '{mode}' is not one of {', '.join(MODES)}.")
     use_mlflow(experiment_name)
     client = MlflowClient()
-    name = full_model_name(catalog, schema, model_name)
+    name = model_ref.full_name
     model_version = get_version(client, name, version)
     if mode == "disabled":
         client.set_model_version_tag(name, version, VALIDATION_STATUS_TAG, SKIPPED)
@@ -128,7 +128,7 @@ def validate(
             f"Version {version} of '{name}' was not trained by train-model (its run has no "
             "holdout_start parameter), so there is no held-out data to validate it on."
         )
-    data = holdout_trips(runtime, input_table, catalog, schema, holdout_start)
+    data = holdout_trips(runtime, input_table, model_ref.catalog, model_ref.schema, holdout_start)
     if data.empty:
         raise UserError(
             f"Table '{input_table}' has no trips from {holdout_start} on, the held-out period of "
@@ -185,29 +185,31 @@ def describe(result: ValidationResult) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = cli.parser("Validate a model version against thresholds and the current champion.")
-    cli.add_input_table(parser)
-    cli.add_model_name(parser)
-    cli.add_model_version(parser)
-    cli.add_experiment_name(parser)
+def add_validation_mode(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--validation-mode", default="enabled", choices=MODES)
-    args = parser.parse_args(argv)
-    with exit_on_user_error():
-        result = validate(
-            get_runtime(),
-            args.input_table,
-            args.catalog,
-            args.schema,
-            args.model_name,
-            handed_over_version(args.model_version),
-            args.validation_mode,
-            args.experiment_name,
+
+
+@cli.entry_point(
+    "Validate a model version against thresholds and the current champion.",
+    cli.add_input_table,
+    cli.add_model_name,
+    cli.add_model_version,
+    cli.add_experiment_name,
+    add_validation_mode,
+)
+def main(args: argparse.Namespace) -> None:
+    result = validate(
+        get_runtime(),
+        args.input_table,
+        ModelRef(args.catalog, args.schema, args.model_name),
+        handed_over_version(args.model_version),
+        args.validation_mode,
+        args.experiment_name,
+    )
+    set_task_value("validation_status", result.status, task_key=TASK_KEY)
+    print(describe(result))
+    if result.status == FAILED and result.mode == "enabled":
+        raise UserError(
+            f"Version {result.version} of {result.model_name} failed validation and will not "
+            "be promoted. Improve the model, or use --validation-mode=dry_run to only report."
         )
-        set_task_value("validation_status", result.status, task_key=TASK_KEY)
-        print(describe(result))
-        if result.status == FAILED and result.mode == "enabled":
-            raise UserError(
-                f"Version {result.version} of {result.model_name} failed validation and will not "
-                "be promoted. Improve the model, or use --validation-mode=dry_run to only report."
-            )

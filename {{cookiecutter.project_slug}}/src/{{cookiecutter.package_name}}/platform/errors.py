@@ -1,4 +1,4 @@
-"""Mistakes a user can fix, and how an entry point reports them."""
+"""Mistakes a user can fix, tasks that fail in a local job run, and how entry points report them."""
 
 import sys
 from collections.abc import Iterator
@@ -8,6 +8,14 @@ from typing import NoReturn
 
 class UserError(Exception):
     """A problem with the input, the environment or the order of steps; the message says the fix."""
+
+
+class RunnerError(Exception):
+    """A problem with the bundle or the way it is run, reported as one message without traceback."""
+
+
+class TaskFailure(Exception):
+    """The task ran and failed; the message says why."""
 
 
 def first_line(error: BaseException) -> str:

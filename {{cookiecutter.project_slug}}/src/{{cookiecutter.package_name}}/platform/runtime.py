@@ -11,15 +11,13 @@ Everything here is get-or-create, so steps called one after another in one proce
 session and one MLflow set-up.
 """
 
-import json
 import logging
 import os
 import re
 import shutil
 import sys
-import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -27,30 +25,17 @@ from pathlib import Path
 
 import delta
 import pyspark
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from .. import settings
+from .environment import local_dir, on_databricks
 from .errors import UserError, exit_on_user_error, first_line
 from .tables import WAREHOUSE, LocalCatalog, TableStore, UnityCatalog
 
-LOCAL_DIR_VARIABLE = "MLOPS_LOCAL_DIR"
-TASK_KEY_VARIABLE = "MLOPS_TASK_KEY"
 _LOG_CONFIG = Path(__file__).with_name("log4j2.properties").as_uri()
 SPARK_LOG = "spark.log"  # in the local folder: the JVM's own output, Ivy's download report included
 IVY_HOME = ".ivy2.5.2"  # in the home folder: Spark 4's cache of downloaded jars
 _DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
-
-
-def on_databricks() -> bool:
-    return "DATABRICKS_RUNTIME_VERSION" in os.environ
-
-
-def local_dir() -> Path:
-    """MLOPS_LOCAL_DIR, or `.local/` in the project folder (the nearest holding pyproject.toml)."""
-    if os.environ.get(LOCAL_DIR_VARIABLE):
-        return Path(os.environ[LOCAL_DIR_VARIABLE]).resolve()
-    cwd = Path.cwd().resolve()
-    project = next((p for p in (cwd, *cwd.parents) if (p / "pyproject.toml").is_file()), cwd)
-    return project / ".local"
 
 
 @dataclass(frozen=True)
@@ -74,7 +59,26 @@ def get_runtime() -> Runtime:
     spark = local_spark()
     catalog = LocalCatalog(spark, root)
     catalog.attach()
-    return Runtime("local", spark, TableStore(spark, catalog), root)
+    return Runtime("local", spark, LocalTableStore(spark, catalog), root)
+
+
+class LocalTableStore(TableStore):
+    """Local tables, where the NYC taxi sample of every Databricks workspace is a generated
+    stand-in, written the first time a step reads it."""
+
+    def read(
+        self,
+        name: str,
+        fix: str,
+        columns: Sequence[str] = (),
+        version: int | None = None,
+        column_fix: str | None = None,
+    ) -> DataFrame:
+        if name == settings.TAXI_SAMPLE and not self.exists(name):
+            from ..sample_data import write_sample  # it builds on this module
+
+            write_sample(get_runtime(), name)
+        return super().read(name, fix, columns, version, column_fix)
 
 
 @cache
@@ -149,7 +153,7 @@ def local_spark() -> SparkSession:
     package = delta_package(delta.__version__, pyspark.__version__)
     builder = (
         SparkSession.builder.master("local[*]")
-        .appName(f"{__package__}-local")
+        .appName(f"{__name__.split('.')[0]}-local")  # the project's package
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG_CONFIG}")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
@@ -246,56 +250,6 @@ def quiet_loggers(*names: str) -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
-
-
-# Task values -------------------------------------------------------------------------------------
-
-
-def set_task_value(key: str, value: str, task_key: str) -> None:
-    """Hand a value to later tasks; locally it is filed under MLOPS_TASK_KEY, or else `task_key`."""
-    if on_databricks():
-        from databricks.sdk.runtime import dbutils
-
-        dbutils.jobs.taskValues.set(key=key, value=value)
-        return
-    values = _read_task_values()
-    values.setdefault(os.environ.get(TASK_KEY_VARIABLE) or task_key, {})[key] = value
-    path = _task_values_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    staged.write_text(json.dumps(values, indent=2, sort_keys=True))
-    os.replace(staged, path)
-
-
-def get_task_value(task_key: str, key: str) -> str | None:
-    """The value task `task_key` handed over, or None."""
-    if on_databricks():
-        from databricks.sdk.runtime import dbutils
-
-        # Neither default may be None; "" stands for "not handed over" (also outside a job run).
-        value = dbutils.jobs.taskValues.get(taskKey=task_key, key=key, default="", debugValue="")
-        return str(value) if value != "" else None
-    return _read_task_values().get(task_key, {}).get(key)
-
-
-def _task_values_path() -> Path:
-    return local_dir() / "task_values.json"
-
-
-def _read_task_values() -> dict:
-    path = _task_values_path()
-    if not path.exists():
-        return {}
-    try:
-        values = json.loads(path.read_text())
-    except ValueError as error:
-        raise UserError(
-            f"The local task values file {path} is not valid JSON ({error}). Delete it and run the "
-            "pipeline's steps again from the training step."
-        ) from error
-    if not isinstance(values, dict):
-        raise UserError(f"The local task values file {path} is not a JSON object. Delete it.")
-    return values
 
 
 def main() -> None:
