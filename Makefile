@@ -9,7 +9,7 @@ DATABRICKS_TOOLS := .cache/databricks-tools
 # The generated project is linted by the tests, after baking.
 LINTED := hooks mlops_stack scripts tests
 
-.PHONY: install databricks-tools test lint demo benchmark clean
+.PHONY: install databricks-tools test lint demo benchmark snapshots clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ demo: $(INSTALLED)
 
 benchmark: $(INSTALLED)
 	$(BIN)/python scripts/benchmark_bake.py
+
+# Re-render the golden snapshots in tests/snapshots after an intended template change.
+snapshots: $(INSTALLED)
+	$(BIN)/python tests/golden.py
 
 # Leaves the built Databricks CLI in .cache/ (rebuilding takes minutes); delete it by hand.
 clean:
