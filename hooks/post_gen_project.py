@@ -13,6 +13,7 @@ ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 PACKAGE_DIR = f"src/{ANSWERS['package_name']}"
 # The templates include monitoring exactly when the answer is "yes": so does this hook.
 MONITORING = ANSWERS["include_monitoring"] == "yes"
+SERVING = ANSWERS["include_serving"] == "yes"
 
 # Paths (relative to the project root) to delete, keyed by a description of when they are unused.
 UNUSED_PATHS = {
@@ -24,6 +25,7 @@ UNUSED_PATHS = {
             "resources/monitoring.yml",
         ],
     ),
+    "serving is off": (not SERVING, []),
     "CI/CD is not on GitHub": (
         ANSWERS["cicd_platform"] not in ("github_actions", "github_enterprise"),
         [".github"],
