@@ -122,3 +122,21 @@ def test_monitoring_off_leaves_no_trace(baked_projects, answers):
     ]
     traces += [str(path) for path in project.rglob("*monitor*")]
     assert traces == []
+
+
+# What serving brings: the endpoint, its inference tables and the local server.
+SERVING_WORDS = ("endpoint", "inference table", "inference_table", "served_entit", "make serve")
+
+
+@pytest.mark.parametrize(
+    "answers", [c for c in COMBINATIONS if c["include_serving"] == "no"], ids=combination_id
+)
+def test_serving_off_leaves_no_trace(baked_projects, answers):
+    project = Path(baked_projects(answers).project_path)
+    traces = [
+        f"{path.relative_to(project)}:{number}: {line.strip()}"
+        for path in project_files(project)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if any(word in line.lower() for word in SERVING_WORDS)
+    ]
+    assert traces == []
