@@ -218,3 +218,13 @@ def test_the_lifecycle_specified_an_endpoint_for_the_champion(in_lifecycle, caps
     out = capsys.readouterr().out
     assert f"Serving endpoint '{settings.ENDPOINT_NAME}' unchanged" in out
     assert f"{spec_file}: run `make serve`" in out
+
+
+def test_a_bad_serving_option_stops_deployment_before_anything_changes(in_lifecycle, capsys):
+    spec_file = in_lifecycle.store / SERVING_DIR / f"{settings.ENDPOINT_NAME}.json"
+    written = spec_file.stat().st_mtime_ns
+    with pytest.raises(SystemExit) as exit:
+        deployment.main([*STEP_ARGS, "--model-version=1", "--traffic-split=half"])
+    assert exit.value.code == 1
+    assert "Traffic split 'half' is not understood" in capsys.readouterr().err
+    assert spec_file.stat().st_mtime_ns == written

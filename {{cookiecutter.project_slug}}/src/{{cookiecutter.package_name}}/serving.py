@@ -192,7 +192,8 @@ def describe(deployment: EndpointDeployment) -> str:
     """What the deployment did, where the endpoint is and where its requests are logged."""
     outcome = deployment.outcome
     serves = ", ".join(
-        f"@{route.entity} version {route.version} {route.percent}%" for route in deployment.routes
+        f"@{route.entity} version {route.version} ({route.percent}% of requests)"
+        for route in deployment.routes
     )
     if deployment.unused_split:
         serves += f" (no @{CHALLENGER} other than @{CHAMPION} to send a share to)"
