@@ -25,7 +25,14 @@ UNUSED_PATHS = {
             "resources/monitoring.yml",
         ],
     ),
-    "serving is off": (not SERVING, []),
+    "serving is off": (
+        not SERVING,
+        [
+            f"{PACKAGE_DIR}/serving.py",
+            f"{PACKAGE_DIR}/platform/endpoints.py",
+            "tests/test_serving_spec.py",
+        ],
+    ),
     "CI/CD is not on GitHub": (
         ANSWERS["cicd_platform"] not in ("github_actions", "github_enterprise"),
         [".github"],

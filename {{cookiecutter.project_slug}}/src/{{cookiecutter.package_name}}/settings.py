@@ -119,3 +119,20 @@ QUALITY_TOLERANCE = 0.25
 ALERT_WINDOWS = 4
 ALERT_MIN_VIOLATIONS = 2
 {%- endif %}
+{%- if cookiecutter.include_serving == "yes" %}
+
+# Serving -----------------------------------------------------------------------------------------
+
+# The endpoint that serves @champion. The bundle names it per target (databricks.yml, variable
+# endpoint_name); this is its name for the local target.
+ENDPOINT_NAME = f"local-{PROJECT_SLUG}"
+# Concurrency of each served model (Small, Medium or Large), and whether an idle endpoint scales
+# to zero: cheaper, but the first request after a pause waits for it to start again.
+ENDPOINT_WORKLOAD_SIZE = "Small"
+ENDPOINT_SCALE_TO_ZERO = True
+# Share of requests answered by @challenger when it is another version than @champion, to
+# compare the two online: challenger=<percent>; challenger=0 serves @champion alone.
+TRAFFIC_SPLIT = "challenger=0"
+# How long deployment waits for the endpoint to take a new config (Databricks builds a container).
+ENDPOINT_UPDATE_TIMEOUT = timedelta(minutes=30)
+{%- endif %}
