@@ -25,7 +25,15 @@ UNUSED_PATHS = {
             "resources/monitoring.yml",
         ],
     ),
-    "serving is off": (not SERVING, []),
+    "serving is off": (
+        not SERVING,
+        [
+            f"{PACKAGE_DIR}/platform/local_serving.py",
+            f"{PACKAGE_DIR}/platform/inference_log.py",
+            f"{PACKAGE_DIR}/platform/serving_benchmark.py",
+            "tests/test_local_serving.py",
+        ],
+    ),
     "CI/CD is not on GitHub": (
         ANSWERS["cicd_platform"] not in ("github_actions", "github_enterprise"),
         [".github"],
