@@ -28,6 +28,7 @@ import random
 import shlex
 import signal
 import socket
+import sys
 import time
 import traceback
 import uuid
@@ -404,14 +405,41 @@ def load_entity(spec: EndpointSpec, entity: ServedEntity) -> LoadedEntity:
             f"{TRAINING_FIX}"
         ) from None
     model = mlflow.pyfunc.load_model(local)
+    app = scoring_server.init(model)
+    example = Model.load(local).get_serving_input(local)
+    if example is not None:
+        # Answer once before serving, as a Databricks endpoint is ready only once it answers:
+        # the first prediction pays for imports and thread pools that later ones reuse.
+        asyncio.run(call_app(app, request_scope(len(example.encode())), example.encode()))
     return LoadedEntity(
         entity=entity,
         served_entity_id=served_entity_id(
             spec.name, entity.name, entity.entity_name, entity.entity_version
         ),
-        app=scoring_server.init(model),
-        example=Model.load(local).get_serving_input(local),
+        app=app,
+        example=example,
     )
+
+
+def request_scope(content_length: int) -> Scope:
+    """The ASGI scope of a JSON request to `/invocations`."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/invocations",
+        "raw_path": b"/invocations",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(content_length).encode()),
+        ],
+        "client": None,
+        "server": None,
+    }
 
 
 def one_row_example(example: str | None) -> str | None:
@@ -579,13 +607,17 @@ def main(args: argparse.Namespace) -> None:
     import uvicorn
 
     check_port_is_free(args.port)
-    endpoint = open_endpoint(
-        args.endpoint,
-        args.seed,
-        inference_table=not args.no_inference_table,
-        batch_rows=args.log_batch_rows,
-        flush_seconds=args.log_flush_seconds,
-    )
+    try:
+        endpoint = open_endpoint(
+            args.endpoint,
+            args.seed,
+            inference_table=not args.no_inference_table,
+            batch_rows=args.log_batch_rows,
+            flush_seconds=args.log_flush_seconds,
+        )
+    except KeyboardInterrupt:
+        print("Stopped before serving.", file=sys.stderr)
+        raise SystemExit(130) from None
     config = uvicorn.Config(
         endpoint.app, host=HOST, port=args.port, lifespan="on", log_level="warning"
     )
