@@ -31,6 +31,10 @@ UNUSED_PATHS = {
             f"{PACKAGE_DIR}/serving.py",
             f"{PACKAGE_DIR}/platform/endpoints.py",
             "tests/test_serving_spec.py",
+            f"{PACKAGE_DIR}/platform/local_serving.py",
+            f"{PACKAGE_DIR}/platform/inference_log.py",
+            f"{PACKAGE_DIR}/platform/serving_benchmark.py",
+            "tests/test_local_serving.py",
         ],
     ),
     "CI/CD is not on GitHub": (
