@@ -21,11 +21,19 @@ UNUSED_PATHS = {
         not MONITORING,
         [
             f"{PACKAGE_DIR}/monitoring.py",
+            f"{PACKAGE_DIR}/monitor_specs.py",
+            f"{PACKAGE_DIR}/platform/monitors.py",
+            f"{PACKAGE_DIR}/inference_requests.py",
             "tests/test_monitoring.py",
+            "tests/test_monitor_specs.py",
+            "tests/test_inference_requests.py",
             "resources/monitoring.yml",
         ],
     ),
-    "serving is off": (not SERVING, []),
+    "serving is off": (
+        not SERVING,
+        [f"{PACKAGE_DIR}/inference_requests.py", "tests/test_inference_requests.py"],
+    ),
     "CI/CD is not on GitHub": (
         ANSWERS["cicd_platform"] not in ("github_actions", "github_enterprise"),
         [".github"],

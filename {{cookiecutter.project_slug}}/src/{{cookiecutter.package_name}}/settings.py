@@ -106,9 +106,12 @@ VALIDATION_THRESHOLDS = (
 
 # Monitoring --------------------------------------------------------------------------------------
 
-# The latest batch of predictions is judged per window of pickup time (a unit of Spark's
-# date_trunc); a window with fewer than MONITORING_MIN_ROWS trips is reported but not judged.
-MONITORING_WINDOW = "week"
+# Predictions are judged per window of pickup time, one of Databricks' monitor granularities
+# ("1 hour", "1 day", "1 week", "1 month", "1 year"); a window with fewer than MONITORING_MIN_ROWS
+# trips is reported but not judged. On Databricks the monitors also profile every day
+# (MONITOR_GRANULARITIES), for the dashboards; the judged granularity is always among them.
+MONITORING_GRANULARITY = "1 week"
+MONITOR_GRANULARITIES = ("1 day", MONITORING_GRANULARITY)
 MONITORING_MIN_ROWS = 100
 # How far each feature may drift from the trips the model was trained on.
 DRIFT_THRESHOLDS = {"psi": 0.2, "js_distance": 0.15}
@@ -118,4 +121,12 @@ QUALITY_TOLERANCE = 0.25
 # the last ALERT_WINDOWS judged windows, the latest included.
 ALERT_WINDOWS = 4
 ALERT_MIN_VIOLATIONS = 2
+{%- endif %}
+{%- if cookiecutter.include_serving == "yes" %}
+
+# Serving -----------------------------------------------------------------------------------------
+
+# Every request to the endpoint and its response land in its AI Gateway inference table,
+# <catalog>.<schema>.<prefix>_payload (locally too, written by `make serve`).
+SERVING_INFERENCE_TABLE_PREFIX = "fare_endpoint"
 {%- endif %}
