@@ -281,11 +281,23 @@ def compute_metric_tables(
     )
 
 
+def _plain(value: object) -> object:
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if value is None or pd.isna(value):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _metric_table(runtime: Runtime, rows: list[dict], fields: list[tuple[str, str]]) -> DataFrame:
     """Rows with window_start and window_end as a table of `fields` with a `window` struct."""
     flat = [("window_start", "timestamp"), ("window_end", "timestamp"), *fields]
     frame = pd.DataFrame(rows).reindex(columns=[name for name, _ in flat])
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    records = [
+        # Spark takes Python's own values: datetimes, ints, floats and None.
+        [_plain(value) for value in record]
+        for record in frame.astype(object).itertuples(index=False)
+    ]
     schema = ", ".join(f"`{name}` {kind}" for name, kind in flat)
     table = runtime.spark.createDataFrame(records, schema)
     window = F.struct(F.col("window_start").alias("start"), F.col("window_end").alias("end"))
