@@ -21,7 +21,12 @@ UNUSED_PATHS = {
         not MONITORING,
         [
             f"{PACKAGE_DIR}/monitoring.py",
+            f"{PACKAGE_DIR}/monitor_specs.py",
+            f"{PACKAGE_DIR}/platform/monitors.py",
+            f"{PACKAGE_DIR}/inference_requests.py",
             "tests/test_monitoring.py",
+            "tests/test_monitor_specs.py",
+            "tests/test_inference_requests.py",
             "resources/monitoring.yml",
         ],
     ),
@@ -35,6 +40,8 @@ UNUSED_PATHS = {
             f"{PACKAGE_DIR}/platform/inference_log.py",
             f"{PACKAGE_DIR}/platform/serving_benchmark.py",
             "tests/test_local_serving.py",
+            f"{PACKAGE_DIR}/inference_requests.py",
+            "tests/test_inference_requests.py",
         ],
     ),
     "CI/CD is not on GitHub": (

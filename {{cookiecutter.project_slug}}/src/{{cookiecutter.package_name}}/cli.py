@@ -57,13 +57,17 @@ def add_predictions_table(parser: argparse.ArgumentParser) -> None:
 {%- if cookiecutter.include_serving == "yes" %}
 
 
-def add_serving_options(parser: argparse.ArgumentParser) -> None:
-    """The endpoint that serves the champion; checked by serving.serving_options."""
+def add_endpoint_name(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint-name",
         default=settings.ENDPOINT_NAME,
         help="serving endpoint of @champion (default: %(default)s)",
     )
+
+
+def add_serving_options(parser: argparse.ArgumentParser) -> None:
+    """The endpoint that serves the champion; checked by serving.serving_options."""
+    add_endpoint_name(parser)
     parser.add_argument(
         "--workload-size",
         default=settings.ENDPOINT_WORKLOAD_SIZE,

@@ -106,9 +106,12 @@ VALIDATION_THRESHOLDS = (
 
 # Monitoring --------------------------------------------------------------------------------------
 
-# The latest batch of predictions is judged per window of pickup time (a unit of Spark's
-# date_trunc); a window with fewer than MONITORING_MIN_ROWS trips is reported but not judged.
-MONITORING_WINDOW = "week"
+# Predictions are judged per window of pickup time, one of Databricks' monitor granularities
+# ("1 hour", "1 day", "1 week", "1 month", "1 year"); a window with fewer than MONITORING_MIN_ROWS
+# trips is reported but not judged. On Databricks the monitors also profile every day
+# (MONITOR_GRANULARITIES), for the dashboards; the judged granularity is always among them.
+MONITORING_GRANULARITY = "1 week"
+MONITOR_GRANULARITIES = ("1 day", MONITORING_GRANULARITY)
 MONITORING_MIN_ROWS = 100
 # How far each feature may drift from the trips the model was trained on.
 DRIFT_THRESHOLDS = {"psi": 0.2, "js_distance": 0.15}

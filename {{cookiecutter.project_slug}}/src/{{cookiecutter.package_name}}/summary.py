@@ -77,7 +77,7 @@ def pipeline_summary(
     else:
         lines.append(("rows scored", "none"))
 {%- if cookiecutter.include_monitoring == "yes" %}
-    lines += monitoring_lines(runtime, model_ref.catalog, model_ref.schema, predictions_table)
+    lines += monitoring_lines(runtime, model_ref, predictions_table)
 {%- endif %}
     width = max(len(label) for label, _ in lines)
     return "\n".join(["Summary"] + [f"  {label:<{width}}  {value}" for label, value in lines])
