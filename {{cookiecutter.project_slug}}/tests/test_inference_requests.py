@@ -102,7 +102,7 @@ def test_requests_are_unpacked_once_and_monitored_for_drift(lifecycle_copy, spar
     rows = runtime.tables.read(target, fix="").toPandas()
     assert len(rows) == 400 and set(rows.model_version) == {version}
     assert rows.fare_amount.isna().all() and "failed" not in set(rows.databricks_request_id)
-    unpack_requests(runtime, conftest.CATALOG, conftest.SCHEMA, ENDPOINT)  # nothing new: nothing added
+    unpack_requests(runtime, conftest.CATALOG, conftest.SCHEMA, ENDPOINT)  # nothing new to add
     assert runtime.tables.read(target, fix="").count() == 400
 
     monitoring.main([*conftest.STEP_ARGS])
