@@ -21,9 +21,23 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from conftest import CATALOG, MODEL, SCHEMA, copy_of_store, local_store_at
-from {{ cookiecutter.package_name }} import settings
+from conftest import (
+    CATALOG,
+    MODEL,
+    MODEL_REF,
+    SCHEMA,
+{%- if cookiecutter.include_monitoring == "yes" %}
+    STEP_ARGS,
+{%- endif %}
+    copy_of_store,
+    local_store_at,
+)
+from {{ cookiecutter.package_name }} import {% if cookiecutter.include_monitoring == "yes" %}monitoring, {% endif %}settings
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS
+{%- if cookiecutter.include_monitoring == "yes" %}
+from {{ cookiecutter.package_name }}.monitor_specs import requests_table
+{%- endif %}
+from {{ cookiecutter.package_name }}.platform.endpoints import SERVING_DIR
 from {{ cookiecutter.package_name }}.platform.environment import LOCAL_DIR_VARIABLE
 from {{ cookiecutter.package_name }}.platform.errors import UserError
 from {{ cookiecutter.package_name }}.platform.inference_log import (
@@ -36,15 +50,17 @@ from {{ cookiecutter.package_name }}.platform.inference_log import (
     served_entity_id,
 )
 from {{ cookiecutter.package_name }}.platform.local_serving import (
-    SPEC_FOLDER,
     TrafficSplit,
     choose_entity,
+    invocations_url,
     main,
     parse_spec,
     split_endpoint_fields,
 )
 from {{ cookiecutter.package_name }}.platform.runtime import get_runtime, use_mlflow
 from {{ cookiecutter.package_name }}.registry import CHAMPION
+from {{ cookiecutter.package_name }}.serving import inference_table
+from {{ cookiecutter.package_name }}.summary import pipeline_summary
 from test_serving import free_port
 
 ENDPOINT = "fare-endpoint"
@@ -92,7 +108,7 @@ def endpoint_spec(champion: str, challenger: str, challenger_share: int) -> dict
 
 
 def write_spec(store: Path, spec: dict) -> Path:
-    path = store / SPEC_FOLDER / f"{spec['name']}.json"
+    path = store / SERVING_DIR / f"{spec['name']}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec))
     return path
@@ -212,18 +228,18 @@ def test_without_a_deployed_endpoint_serve_says_to_run_the_pipeline(fresh_store,
         main(["--port", str(free_port())])
     assert exit_status.value.code == 1
     message = capsys.readouterr().err
-    assert str(fresh_store / SPEC_FOLDER) in message and "run `make pipeline`" in message.lower()
+    assert str(fresh_store / SERVING_DIR) in message and "run `make pipeline`" in message.lower()
 
 
 def test_a_missing_named_endpoint_names_its_file(fresh_store, capsys):
     with pytest.raises(SystemExit):
         main(["--endpoint", "nope", "--port", str(free_port())])
     message = capsys.readouterr().err
-    assert str(fresh_store / SPEC_FOLDER / "nope.json") in message and "make pipeline" in message
+    assert str(fresh_store / SERVING_DIR / "nope.json") in message and "make pipeline" in message
 
 
 def test_a_corrupt_spec_file_is_named(fresh_store, capsys):
-    path = fresh_store / SPEC_FOLDER / f"{ENDPOINT}.json"
+    path = fresh_store / SERVING_DIR / f"{ENDPOINT}.json"
     path.parent.mkdir(parents=True)
     path.write_text('{"name": ')
     with pytest.raises(SystemExit):
@@ -440,3 +456,53 @@ def test_the_served_version_joins_from_the_served_entities_table(server, stopped
         ("challenger", MODEL, CHALLENGER_VERSION),
     }
     assert sum(r["requests"] for r in versions) == sum(server.sent.values())
+
+
+# The whole path: `make pipeline`, then `make serve` --------------------------------------------
+
+
+def test_the_endpoint_the_pipeline_deployed_is_served_and_logged(
+    lifecycle, tmp_path, trips, capsys
+):
+    """The lifecycle's deploy step wrote the endpoint's specification; serving it with the
+    defaults of `make serve` answers on 127.0.0.1 and logs every request{% if cookiecutter.include_monitoring == "yes" %}, which monitoring
+    then watches{% endif %}."""
+    store = copy_of_store(lifecycle.store, tmp_path / "store")
+    port = free_port()
+    command = [sys.executable, "-m", f"{settings.__package__}.platform.local_serving"]
+    log = store / "serve.log"
+    env = {**os.environ, LOCAL_DIR_VARIABLE: str(store)}
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    served = Server(f"http://127.0.0.1:{port}", process, store, log)
+    try:
+        wait_until_ready(served)
+        for row in range(len(trips)):
+            request = urllib.request.Request(
+                invocations_url(settings.ENDPOINT_NAME, port),
+                data=json.dumps(split_body(trips.iloc[[row]])).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=120) as response:
+                assert response.status == 200
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=600) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=60)
+    assert f"Serving endpoint '{settings.ENDPOINT_NAME}'" in log.read_text()
+    with local_store_at(store):
+        payload = inference_table(CATALOG, SCHEMA, settings.ENDPOINT_NAME)
+        assert get_runtime().tables.read(payload, fix="").count() == len(trips)
+{%- if cookiecutter.include_monitoring == "yes" %}
+        monitoring.main(STEP_ARGS)
+        watched = requests_table(CATALOG, SCHEMA, settings.ENDPOINT_NAME)
+        assert f"Monitored {watched}" in capsys.readouterr().out
+        assert get_runtime().tables.read(watched, fix="").count() == len(trips)
+{%- endif %}
+        summary = pipeline_summary(MODEL_REF)
+    assert f"{payload} ({len(trips):,} requests logged)" in summary
+    assert invocations_url(settings.ENDPOINT_NAME) in summary

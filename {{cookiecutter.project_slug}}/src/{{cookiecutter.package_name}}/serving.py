@@ -18,14 +18,17 @@ from mlflow import MlflowClient
 from . import settings
 from .platform.endpoints import (
     CREATED,
+    SERVING_DIR,
     UNCHANGED,
     EndpointOutcome,
     Endpoints,
+    LocalEndpoints,
     check_endpoint_name,
     get_endpoints,
 )
 from .platform.errors import UserError
-from .platform.runtime import use_mlflow
+from .platform.local_serving import invocations_url
+from .platform.runtime import Runtime, use_mlflow
 from .registry import (
     CHALLENGER,
     CHAMPION,
@@ -207,3 +210,17 @@ def describe(deployment: EndpointDeployment) -> str:
         lines.append(f"It answers at {outcome.location} (state {outcome.ready}).")
     lines.append(f"Requests and responses are logged to {deployment.inference_table}.")
     return "\n".join(lines)
+
+
+def summary_lines(runtime: Runtime, model: ModelRef, endpoint_name: str) -> list[tuple[str, str]]:
+    """The endpoint, how to call it and where its requests are logged, for the pipeline summary."""
+    if not runtime.is_local:
+        endpoint = f"{endpoint_name} (Serving page of the workspace)"
+    elif LocalEndpoints(runtime.local_dir / SERVING_DIR).read(endpoint_name) is None:
+        endpoint = f"{endpoint_name}: not deployed yet (no @{CHAMPION})"
+    else:
+        url = invocations_url(endpoint_name)
+        endpoint = f"{endpoint_name}: run `make serve`, then POST to {url}"
+    table = inference_table(model.catalog, model.schema, endpoint_name)
+    logged = runtime.tables.read(table, fix="").count() if runtime.tables.exists(table) else 0
+    return [("endpoint", endpoint), ("inference table", f"{table} ({logged:,} requests logged)")]

@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .endpoints import SERVING_DIR
 from .entry_points import step_entry_point
 from .environment import local_dir
 from .errors import UserError, first_line
@@ -46,7 +47,6 @@ from .inference_log import Exchange, InferenceLog, payload_table, served_entity_
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-SPEC_FOLDER = "serving"  # in the local folder: one `<endpoint name>.json` per endpoint
 TRAINING_FIX = "Run `make pipeline` (or the training job) first: its deploy step writes it."
 # Fields of a Databricks query that the endpoint reads itself; the model never sees them.
 ENDPOINT_FIELDS = ("client_request_id", "usage_context")
@@ -76,7 +76,12 @@ class EndpointSpec:
 
 
 def spec_folder() -> Path:
-    return local_dir() / SPEC_FOLDER
+    return local_dir() / SERVING_DIR
+
+
+def invocations_url(endpoint: str, port: int = DEFAULT_PORT) -> str:
+    """Where the local endpoint answers, at the path Databricks serves it on."""
+    return f"http://{HOST}:{port}/serving-endpoints/{endpoint}/invocations"
 
 
 def find_spec(folder: Path, endpoint: str | None) -> Path:
@@ -556,7 +561,7 @@ def stop_quietly_on_signals() -> Iterator[None]:
 
 def banner(endpoint: LocalEndpoint, port: int) -> str:
     spec = endpoint.spec
-    url = f"http://{HOST}:{port}/serving-endpoints/{spec.name}/invocations"
+    url = invocations_url(spec.name, port)
     shares = dict(spec.routes)
     served = ", ".join(
         f"{entity.name} = {entity.entity_name} version {entity.entity_version} "
