@@ -61,19 +61,27 @@ def baseline_table(catalog: str, schema: str, predictions_table: str) -> str:
     return table_name(catalog, schema, f"{predictions_table}_baseline")
 
 
-def predictions_monitor(catalog: str, schema: str, predictions_table: str) -> InferenceMonitorSpec:
-    """The batch predictions, windowed by pickup time: when the trips happened, not when a batch
-    scored them (one batch scores weeks of trips at once)."""
+def inference_monitor(
+    monitored: str, timestamp_col: str, catalog: str, schema: str, predictions_table: str
+) -> InferenceMonitorSpec:
+    """A monitor of scored trips in `catalog.schema`, against the trips each version learnt from."""
     return InferenceMonitorSpec(
-        table_name=table_name(catalog, schema, predictions_table),
+        table_name=monitored,
         output_schema_name=f"{catalog}.{schema}",
         baseline_table_name=baseline_table(catalog, schema, predictions_table),
-        timestamp_col=PICKUP_TIME,
+        timestamp_col=timestamp_col,
         prediction_col=PREDICTION,
         label_col=LABEL,
         model_id_col=MODEL_ID,
         granularities=tuple(settings.MONITOR_GRANULARITIES),
     )
+
+
+def predictions_monitor(catalog: str, schema: str, predictions_table: str) -> InferenceMonitorSpec:
+    """The batch predictions, windowed by pickup time: when the trips happened, not when a batch
+    scored them (one batch scores weeks of trips at once)."""
+    monitored = table_name(catalog, schema, predictions_table)
+    return inference_monitor(monitored, PICKUP_TIME, catalog, schema, predictions_table)
 {%- if cookiecutter.include_serving == "yes" %}
 
 
@@ -88,14 +96,6 @@ def requests_monitor(
 ) -> InferenceMonitorSpec:
     """The served requests, windowed by the time of the request, against the same baseline as the
     batch predictions; their label stays null, so only drift is judged."""
-    return InferenceMonitorSpec(
-        table_name=requests_table(catalog, schema, endpoint_name),
-        output_schema_name=f"{catalog}.{schema}",
-        baseline_table_name=baseline_table(catalog, schema, predictions_table),
-        timestamp_col=REQUEST_TIME,
-        prediction_col=PREDICTION,
-        label_col=LABEL,
-        model_id_col=MODEL_ID,
-        granularities=tuple(settings.MONITOR_GRANULARITIES),
-    )
+    monitored = requests_table(catalog, schema, endpoint_name)
+    return inference_monitor(monitored, REQUEST_TIME, catalog, schema, predictions_table)
 {%- endif %}
