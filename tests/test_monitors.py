@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from conftest import bake
 from databricks.sdk import WorkspaceClient
-from test_deploy import fake_workspace  # noqa: F401 (the fixture, shared with the deploy tests)
 
 USER = "tester@databricks.com"  # who the fake workspace says a dbapi0 token belongs to
 
@@ -43,7 +42,7 @@ def spec(package):
 
 
 @pytest.fixture
-def client(fake_workspace, tmp_path, monkeypatch) -> WorkspaceClient:  # noqa: F811
+def client(fake_workspace, tmp_path, monkeypatch) -> WorkspaceClient:
     """A workspace of its own (one per token); no profile of this machine is read."""
     monkeypatch.setenv("HOME", str(tmp_path))
     for variable in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE"):
