@@ -427,6 +427,7 @@ def test_answers_with_a_fixed_set_of_values_are_asked_as_menus(mlops_stack, tmp_
         "cicd_platform": ["github_actions", "github_enterprise", "azure_devops", "gitlab"],
         "compute": ["serverless", "classic"],
         "include_monitoring": ["yes", "no"],
+        "include_serving": ["yes", "no"],
     }
     answers = record(tmp_path / "out" / "my-mlops-project")["context"]["cookiecutter"]
     assert (answers["cloud"], answers["include_monitoring"]) == ("gcp", "no")
