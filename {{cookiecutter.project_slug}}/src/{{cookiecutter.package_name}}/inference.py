@@ -40,7 +40,7 @@ SCORED_COLUMNS = [
     PREDICTION,
 ]
 BATCH_COLUMNS = ["model_version", "scored_at", "batch_id"]
-# The fare is unknown when a trip is scored: null until monitoring fills it in, once it arrives.
+# The fare is unknown when a trip is scored: null until it arrives{% if cookiecutter.include_monitoring == "yes" %} (monitoring fills it in){% endif %}.
 PREDICTIONS_COLUMNS = [*SCORED_COLUMNS, LABEL, *BATCH_COLUMNS]
 
 

@@ -3,8 +3,8 @@
 Databricks' AI Gateway appends each request of an endpoint to `<catalog>.<schema>.<prefix>_payload`
 and records which model version each served entity serves in the system table
 `system.serving.served_entities`. Locally both tables are Delta tables of the project's TableStore,
-with the same names, columns and types, so that code reading them (monitoring) runs unchanged on
-both platforms. Only the served entities' configuration structs, the account and the task are left
+with the same names, columns and types, so that code reading them runs unchanged on both
+platforms. Only the served entities' configuration structs, the account and the task are left
 out locally: a local endpoint has no such things.
 
 Rows are buffered and written in batches by a background thread: a request never waits for a Delta
