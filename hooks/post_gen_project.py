@@ -13,6 +13,7 @@ ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 PACKAGE_DIR = f"src/{ANSWERS['package_name']}"
 # The templates include monitoring exactly when the answer is "yes": so does this hook.
 MONITORING = ANSWERS["include_monitoring"] == "yes"
+SERVING = ANSWERS["include_serving"] == "yes"
 
 # Paths (relative to the project root) to delete, keyed by a description of when they are unused.
 UNUSED_PATHS = {
@@ -20,8 +21,27 @@ UNUSED_PATHS = {
         not MONITORING,
         [
             f"{PACKAGE_DIR}/monitoring.py",
+            f"{PACKAGE_DIR}/monitor_specs.py",
+            f"{PACKAGE_DIR}/platform/monitors.py",
+            f"{PACKAGE_DIR}/inference_requests.py",
             "tests/test_monitoring.py",
+            "tests/test_monitor_specs.py",
+            "tests/test_inference_requests.py",
             "resources/monitoring.yml",
+        ],
+    ),
+    "serving is off": (
+        not SERVING,
+        [
+            f"{PACKAGE_DIR}/serving.py",
+            f"{PACKAGE_DIR}/platform/endpoints.py",
+            "tests/test_serving_spec.py",
+            f"{PACKAGE_DIR}/platform/local_serving.py",
+            f"{PACKAGE_DIR}/platform/inference_log.py",
+            f"{PACKAGE_DIR}/platform/serving_benchmark.py",
+            "tests/test_local_serving.py",
+            f"{PACKAGE_DIR}/inference_requests.py",
+            "tests/test_inference_requests.py",
         ],
     ),
     "CI/CD is not on GitHub": (

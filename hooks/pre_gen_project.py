@@ -285,6 +285,7 @@ RULES = {
     "schema_name": Rule(uc_identifier, "fraud_detection"),
     "compute": Rule(one_of(CHOICES["compute"]), "classic"),
     "include_monitoring": Rule(one_of(CHOICES["include_monitoring"]), "no"),
+    "include_serving": Rule(one_of(CHOICES["include_serving"]), "no"),
 }
 EXAMPLES = {name: rule.example for name, rule in RULES.items()}
 HOST_ANSWERS = [name for name in RULES if name.endswith("_workspace_host")]

@@ -10,7 +10,12 @@ TEMPLATE_FILE = Path(__file__).resolve().parents[1] / "cookiecutter.json"
 CHOICES = json.loads(TEMPLATE_FILE.read_text(encoding="utf-8"))["_choices"]
 
 # Pairs of answers whose values change the same generated files.
-INTERACTING = [("cloud", "compute"), ("cicd_platform", "cloud"), ("include_monitoring", "compute")]
+INTERACTING = [
+    ("cloud", "compute"),
+    ("cicd_platform", "cloud"),
+    ("include_monitoring", "compute"),
+    ("include_serving", "include_monitoring"),
+]
 
 # Valid but unusual text answers: quotes, colons, hashes and backslashes must survive into
 # YAML, TOML and Python unharmed, and non-default names must be honoured everywhere.
@@ -67,9 +72,10 @@ def supported_combinations() -> list[dict]:
 
 def combination_id(combination: dict) -> str:
     monitoring = "monitoring" if combination["include_monitoring"] == "yes" else "no-monitoring"
+    serving = "serving" if combination["include_serving"] == "yes" else "no-serving"
     text = "unusual-text" if "project_slug" in combination else "default-text"
-    parts = [combination["cloud"], combination["cicd_platform"], combination["compute"], monitoring]
-    return "-".join([*parts, text])
+    parts = [combination["cloud"], combination["cicd_platform"], combination["compute"]]
+    return "-".join([*parts, monitoring, serving, text])
 
 
 COMBINATIONS = supported_combinations()

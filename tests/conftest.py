@@ -1,7 +1,9 @@
 import json
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -11,6 +13,9 @@ from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+# The Databricks CLI and its fake workspace, built from Go sources by `make databricks-tools`.
+TOOLS_MODULE = TEMPLATE_DIR / "tools" / "fake-workspace"
+TOOLS_CACHE = TEMPLATE_DIR / ".cache" / "databricks-tools"
 sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -98,3 +103,33 @@ def project(baked_projects, combination) -> Path:
 def pytest_generate_tests(metafunc):
     if "combination" in metafunc.fixturenames:
         metafunc.parametrize("combination", COMBINATIONS, ids=combination_id)
+
+
+# --- Databricks' fake workspace ------------------------------------------------------------------
+
+
+def pinned_cli_version() -> str:
+    go_mod = (TOOLS_MODULE / "go.mod").read_text()
+    return re.search(r"^require github\.com/databricks/cli v(\S+)$", go_mod, re.M).group(1)
+
+
+def tool(name: str) -> Path:
+    path = TOOLS_CACHE / f"v{pinned_cli_version()}" / name
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `make databricks-tools` (or `make test`) first")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fake_workspace(tmp_path_factory) -> Iterator[str]:
+    """The URL of a fake workspace server on 127.0.0.1, for this test session."""
+    log = tmp_path_factory.mktemp("fake-workspace") / "server.log"
+    with log.open("w") as errors:
+        server = subprocess.Popen(
+            [tool("fake-workspace")], stdout=subprocess.PIPE, stderr=errors, text=True
+        )
+    url = server.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), f"the fake workspace did not start: {log}"
+    yield url
+    server.terminate()
+    server.wait(timeout=30)

@@ -21,14 +21,15 @@ SUFFIX = ".snap"
 REFRESH = "If the change is intended, run `make snapshots` and review `git diff tests/snapshots`."
 
 # A few answer sets that between them touch every CI/CD platform family, every cloud, both
-# computes, monitoring on and off, and text answers that need quoting.
+# computes, monitoring and serving on and off, and text answers that need quoting.
 REPRESENTATIVE = {
     "default": {},
-    "aws-gitlab-classic-no-monitoring": {
+    "aws-gitlab-classic-lean": {
         "cloud": "aws",
         "cicd_platform": "gitlab",
         "compute": "classic",
         "include_monitoring": "no",
+        "include_serving": "no",
     },
     "gcp-azure-devops-unusual-text": {
         "cloud": "gcp",

@@ -109,16 +109,35 @@ def test_fraud_detection_example(tmp_path):
     assert (tmp_path / "fraud-detection" / "src" / "fraud_detection").is_dir()
 
 
+def lines_naming(project: Path, words: tuple[str, ...]) -> list[str]:
+    """Every line of the project (and every path) that names one of `words`, in lowercase."""
+    lines = [
+        f"{path.relative_to(project)}:{number}: {line.strip()}"
+        for path in project_files(project)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if any(word in line.lower() for word in words)
+    ]
+    paths = [
+        str(path.relative_to(project))
+        for path in project_files(project)
+        if any(word in str(path.relative_to(project)).lower() for word in words)
+    ]
+    return lines + paths
+
+
 @pytest.mark.parametrize(
     "answers", [c for c in COMBINATIONS if c["include_monitoring"] == "no"], ids=combination_id
 )
 def test_monitoring_off_leaves_no_trace(baked_projects, answers):
-    project = Path(baked_projects(answers).project_path)
-    traces = [
-        f"{path.relative_to(project)}:{number}"
-        for path in project_files(project)
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-        if "monitor" in line.lower()
-    ]
-    traces += [str(path) for path in project.rglob("*monitor*")]
-    assert traces == []
+    assert lines_naming(Path(baked_projects(answers).project_path), ("monitor",)) == []
+
+
+# What serving brings: the endpoint, its inference tables and the local server.
+SERVING_WORDS = ("endpoint", "inference table", "inference_table", "served_entit", "make serve")
+
+
+@pytest.mark.parametrize(
+    "answers", [c for c in COMBINATIONS if c["include_serving"] == "no"], ids=combination_id
+)
+def test_serving_off_leaves_no_trace(baked_projects, answers):
+    assert lines_naming(Path(baked_projects(answers).project_path), SERVING_WORDS) == []

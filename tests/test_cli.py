@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from combinations import CHOICES, TEMPLATE_FILE
 from test_upgrade import (
     PROJECT,
     TEMPLATE_DIR,
@@ -422,11 +423,11 @@ def test_answers_with_a_fixed_set_of_values_are_asked_as_menus(mlops_stack, tmp_
     config = write_config(tmp_path / "config.yaml", {"cloud": "aws"})
     result = mlops_stack("new", REAL, "-o", "out", "--config-file", str(config), cwd=tmp_path)
     assert result.code == 0, result.err
+    # Each menu lists the template's choices, the default first (the config file's, if it has one).
+    defaults = {**json.loads(TEMPLATE_FILE.read_text(encoding="utf-8")), "cloud": "aws"}
     assert asked == {
-        "cloud": ["aws", "azure", "gcp"],
-        "cicd_platform": ["github_actions", "github_enterprise", "azure_devops", "gitlab"],
-        "compute": ["serverless", "classic"],
-        "include_monitoring": ["yes", "no"],
+        name: sorted(values, key=lambda value: value != defaults[name])
+        for name, values in CHOICES.items()
     }
     answers = record(tmp_path / "out" / "my-mlops-project")["context"]["cookiecutter"]
     assert (answers["cloud"], answers["include_monitoring"]) == ("gcp", "no")

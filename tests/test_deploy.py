@@ -19,16 +19,14 @@ import subprocess
 import sys
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEMPLATE_DIR, full_answers
+from conftest import full_answers, pinned_cli_version, tool
 
-TOOLS_MODULE = TEMPLATE_DIR / "tools" / "fake-workspace"
-TOOLS_CACHE = TEMPLATE_DIR / ".cache" / "databricks-tools"
 TARGETS = ["dev", "test", "staging", "prod"]
 
 # The fake workspace's identities: tokens starting dbapi0 are a user, dbapi1 a service principal.
@@ -37,33 +35,6 @@ SERVICE_PRINCIPAL = ("dbapi1", "aaaaaaaa-bbbb-4ccc-dddd-eeeeeeeeeeee", "", "")
 HOST_ANSWERS = ("databricks_dev_workspace_host", "databricks_staging_workspace_host")
 HOST_ANSWERS += ("databricks_prod_workspace_host",)
 CATALOG_ANSWER = {target: f"{target}_catalog" for target in TARGETS}
-
-
-def pinned_cli_version() -> str:
-    go_mod = (TOOLS_MODULE / "go.mod").read_text()
-    return re.search(r"^require github\.com/databricks/cli v(\S+)$", go_mod, re.M).group(1)
-
-
-def tool(name: str) -> Path:
-    path = TOOLS_CACHE / f"v{pinned_cli_version()}" / name
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: run `make databricks-tools` (or `make test`) first")
-    return path
-
-
-@pytest.fixture(scope="session")
-def fake_workspace(tmp_path_factory) -> Iterator[str]:
-    """The URL of a fake workspace server on 127.0.0.1, for this test session."""
-    log = tmp_path_factory.mktemp("fake-workspace") / "server.log"
-    with log.open("w") as errors:
-        server = subprocess.Popen(
-            [tool("fake-workspace")], stdout=subprocess.PIPE, stderr=errors, text=True
-        )
-    url = server.stdout.readline().strip()
-    assert url.startswith("http://127.0.0.1:"), f"the fake workspace did not start: {log}"
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
 
 
 @dataclass

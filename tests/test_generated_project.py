@@ -16,9 +16,10 @@ from conftest import bake
 
 ANSWER_SETS = {
     "default answers": {"project_name": "Generated Default"},
-    "no monitoring, classic compute": {
+    "no monitoring, no serving, classic compute": {
         "project_name": "Generated Classic",
         "include_monitoring": "no",
+        "include_serving": "no",
         "compute": "classic",
     },
 }

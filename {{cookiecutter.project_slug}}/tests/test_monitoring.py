@@ -5,21 +5,27 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 import conftest
 from {{ cookiecutter.package_name }} import inference, monitoring, settings
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS
+from {{ cookiecutter.package_name }}.monitor_specs import predictions_monitor
 from {{ cookiecutter.package_name }}.monitoring import (
     _bin,
     alerts,
     js_distance,
     judge,
-    metrics_table,
+    metrics_of,
     psi,
     quality_by_window,
     quality_thresholds,
+    watch,
+    window_unit,
     with_window,
 )
+from {{ cookiecutter.package_name }}.platform.errors import UserError
+from {{ cookiecutter.package_name }}.platform.monitors import LocalMonitors, Outcome
 from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
 from {{ cookiecutter.package_name }}.platform.task_values import TASK_KEY_VARIABLE, get_task_value
 from {{ cookiecutter.package_name }}.sample_data import generate_trips
@@ -67,7 +73,8 @@ def test_quality_is_measured_only_where_labels_arrived(spark):
     scored = spark.createDataFrame(
         rows, "tpep_pickup_datetime timestamp, prediction double, fare_amount double"
     )
-    quality = quality_by_window(with_window(scored)).sort_values("window_start")
+    windows = with_window(scored, "tpep_pickup_datetime", "1 week")
+    quality = quality_by_window(windows).sort_values("window_start")
     first, second = quality.to_dict("records")
     assert (first["rows"], first["labelled"]) == (2, 2)
     assert first["root_mean_squared_error"] == pytest.approx(np.sqrt((4 + 16) / 2))
@@ -143,23 +150,138 @@ def test_the_alert_says_what_broke():
     )
 
 
-def test_the_lifecycle_writes_metrics_for_every_window_and_a_signal(in_lifecycle):
-    metrics = get_runtime().tables.read(
-        metrics_table(conftest.CATALOG, conftest.SCHEMA, "fare_predictions"), fix=""
+def test_windows_are_those_of_databricks_granularities():
+    assert [window_unit(g) for g in ("1 hour", "1 day", "1 week")] == ["hour", "day", "week"]
+    with pytest.raises(UserError, match="'5 minutes'.*Use one of: 1 hour, 1 day"):
+        window_unit("5 minutes")
+
+
+WEEK = [pd.Timestamp("2016-01-04"), pd.Timestamp("2016-01-11")]
+
+
+def test_the_check_reads_drift_over_feature_rows_and_quality_over_labelled_rows():
+    """The metric tables' rows, as Databricks' monitor writes them, become the judged metrics."""
+    profile = pd.DataFrame(
+        [
+            [*WEEK, "trip_distance", 500, 3, None, None],
+            [*WEEK, "fare_amount", 500, 420, None, None],
+            [*WEEK, ":table", 500, 0, 9.0, 4.5],
+        ],
+        columns=["window_start", "window_end", "column_name", "count", "num_nulls"]
+        + ["root_mean_squared_error", "mean_average_error"],
     )
-    latest = metrics.agg({"batch_id": "max"}).first()[0]
-    rows = metrics.where(metrics.batch_id == latest).toPandas()
-    assert rows.window_start.nunique() == 8  # eight weeks of trips
-    assert set(rows.metric) == {
-        "psi",
-        "js_distance",
-        "root_mean_squared_error",
-        "mean_absolute_error",
+    drift = pd.DataFrame(
+        [[*WEEK, "trip_distance", 0.31, None]],
+        columns=["window_start", "window_end", "column_name"]
+        + ["population_stability_index", "js_distance"],
+    )
+    limits = {"root_mean_squared_error": 8.0, "mean_absolute_error": 4.0}
+    metrics = judge(metrics_of(profile, drift, limits)).set_index(["metric", "subject"])
+    assert metrics.loc[("psi", "trip_distance")].to_dict() == {
+        **metrics.loc[("psi", "trip_distance")].to_dict(),
+        "value": 0.31,
+        "rows": 500,
+        "judged": True,
+        "violated": True,
     }
-    assert rows[rows.metric == "psi"].rows.sum() == conftest.TEST_TRIPS * len(FEATURE_COLUMNS)
-    assert rows.judged.all()
+    # Databricks leaves js_distance empty for numeric columns: such a row is not judged.
+    assert not metrics.loc[("js_distance", "trip_distance"), "judged"]
+    # 80 fares arrived: too few to judge the model's errors on.
+    quality = metrics.loc[("root_mean_squared_error", "prediction")]
+    assert (quality["value"], quality["rows"], quality["judged"]) == (9.0, 80, False)
+    assert metrics.loc[("mean_absolute_error", "prediction"), "value"] == 4.5
+
+
+def metric_tables(name: str):
+    runtime = get_runtime()
+    return (
+        runtime.tables.read(f"{name}_profile_metrics", fix="").toPandas(),
+        runtime.tables.read(f"{name}_drift_metrics", fix="").toPandas(),
+    )
+
+
+def test_the_lifecycle_writes_databricks_metric_tables_and_a_signal(in_lifecycle):
+    name = f"{conftest.CATALOG}.{conftest.SCHEMA}.fare_predictions"
+    profile, drift = metric_tables(name)
+    keys = ["window", "granularity", "model_version", "slice_key", "slice_value", "column_name"]
+    assert set(keys + ["log_type", "count", "num_nulls"]) <= set(profile.columns)
+    assert {"root_mean_squared_error", "mean_average_error"} <= set(profile.columns)
+    assert set(keys + ["drift_type", "population_stability_index", "js_distance"]) <= set(
+        drift.columns
+    )
+    assert set(drift.drift_type) == {"BASELINE"} and set(profile.log_type) == {"INPUT"}
+    assert set(profile.granularity) == set(drift.granularity) == {"1 week"}
+    assert profile.slice_key.isna().all() and drift.slice_key.isna().all()
+    assert set(drift.column_name) == set(FEATURE_COLUMNS)
+    assert set(profile.column_name) == {*FEATURE_COLUMNS, "fare_amount", ":table"}
+
+    predictions = get_runtime().tables.read(name, fix="").toPandas()
+    version = predictions.sort_values("scored_at").model_version.iloc[-1]
+    latest = drift[drift.model_version == version]
+    assert len({row["start"] for row in latest.window}) == 8  # eight weeks of trips
+    trips = profile[(profile.model_version == version) & (profile.column_name == "trip_distance")]
+    assert trips["count"].sum() == (predictions.model_version == version).sum()
+    # Every fare has arrived in the input table: the predictions carry them all.
+    assert predictions.fare_amount.notna().all()
+    fares = profile[(profile.model_version == version) & (profile.column_name == "fare_amount")]
+    assert fares.num_nulls.sum() == 0
     assert get_task_value("monitor", "retrain") == "false"
     assert "retraining signal  false" in in_lifecycle.summaries[1]
+
+
+class MonitorService:
+    """A platform whose monitor service writes the metric tables (as Databricks does)."""
+
+    writes_metric_tables = False
+
+    def __init__(self):
+        self.applied = []
+
+    def apply(self, spec):
+        self.applied.append(spec)
+        return Outcome.UNCHANGED
+
+
+LOOSE = {"root_mean_squared_error": 99.0, "mean_absolute_error": 99.0}
+
+
+def latest_version(spec) -> str:
+    predictions = get_runtime().tables.read(spec.table_name, fix="").toPandas()
+    return str(predictions.sort_values("scored_at").model_version.iloc[-1])
+
+
+def test_where_a_monitor_writes_the_tables_the_check_reads_them(lifecycle_copy):
+    """The check judges what the metric tables say, not a computation of its own."""
+    runtime = get_runtime()
+    spec = predictions_monitor(conftest.CATALOG, conftest.SCHEMA, "fare_predictions")
+    baseline = runtime.tables.read(spec.baseline_table_name, fix="")
+    drift = runtime.tables.read(spec.drift_metrics_table, fix="")
+    # As if the monitor had measured the pickup hour drifting in every window.
+    psi_column = F.col("population_stability_index")
+    moved = F.when(F.col("column_name") == "pickup_hour", 0.9).otherwise(psi_column)
+    drifted = drift.withColumn("population_stability_index", moved).localCheckpoint()
+    runtime.tables.overwrite(spec.drift_metrics_table, drifted)
+    service = MonitorService()
+    watched = watch(runtime, service, spec, baseline, latest_version(spec), LOOSE)
+    assert service.applied == [spec]
+    assert [str(alert).split(" broke")[0] for alert in watched.alerts] == ["psi of pickup_hour"]
+
+
+def test_before_the_first_refresh_the_check_computes_the_tables(lifecycle_copy):
+    """On Databricks, until the monitor has written its tables, the step measures as locally
+    (and leaves the tables to the monitor)."""
+    runtime = get_runtime()
+    spec = predictions_monitor(conftest.CATALOG, conftest.SCHEMA, "fare_predictions")
+    baseline = runtime.tables.read(spec.baseline_table_name, fix="")
+    version = latest_version(spec)
+    local = watch(runtime, LocalMonitors(), spec, baseline, version, LOOSE)
+    # The same predictions in a table no monitor has refreshed yet.
+    fresh = predictions_monitor(conftest.CATALOG, conftest.SCHEMA, "fresh_predictions")
+    runtime.tables.overwrite(fresh.table_name, runtime.tables.read(spec.table_name, fix=""))
+    computed = watch(runtime, MonitorService(), fresh, baseline, version, LOOSE)
+    assert not runtime.tables.exists(fresh.drift_metrics_table)
+    assert not runtime.tables.exists(fresh.profile_metrics_table)
+    pd.testing.assert_frame_equal(computed.metrics, local.metrics)
 
 
 def test_drifted_trips_raise_the_retraining_signal(in_lifecycle, spark, monkeypatch, capsys):

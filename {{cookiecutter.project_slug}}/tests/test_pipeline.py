@@ -69,7 +69,9 @@ def test_the_lifecycle_leaves_delta_tables_in_the_local_folder(lifecycle):
         "trip_dropoff_features",
         "fare_predictions",
 {%- if cookiecutter.include_monitoring == "yes" %}
-        "fare_predictions_monitoring",
+        "fare_predictions_baseline",
+        "fare_predictions_profile_metrics",
+        "fare_predictions_drift_metrics",
 {%- endif %}
     }
     database = lifecycle.store / "warehouse" / f"{conftest.CATALOG}__{conftest.SCHEMA}.db"

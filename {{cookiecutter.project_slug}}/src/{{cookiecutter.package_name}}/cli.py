@@ -54,3 +54,33 @@ def add_predictions_table(parser: argparse.ArgumentParser) -> None:
         default=settings.PREDICTIONS_TABLE,
         help="predictions table, inside catalog.schema (default: %(default)s)",
     )
+{%- if cookiecutter.include_serving == "yes" %}
+
+
+def add_endpoint_name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint-name",
+        default=settings.ENDPOINT_NAME,
+        help="serving endpoint of @champion (default: %(default)s)",
+    )
+
+
+def add_serving_options(parser: argparse.ArgumentParser) -> None:
+    """The endpoint that serves the champion; checked by serving.serving_options."""
+    add_endpoint_name(parser)
+    parser.add_argument(
+        "--workload-size",
+        default=settings.ENDPOINT_WORKLOAD_SIZE,
+        help="Small, Medium or Large (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--scale-to-zero",
+        default=str(settings.ENDPOINT_SCALE_TO_ZERO).lower(),
+        help="true or false: whether an idle endpoint scales to zero (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--traffic-split",
+        default=settings.TRAFFIC_SPLIT,
+        help="share of requests for @challenger, as challenger=<percent> (default: %(default)s)",
+    )
+{%- endif %}

@@ -20,6 +20,7 @@ from . import cli
 from .dataset import (
     BOOKING_COLUMNS,
     FEATURE_COLUMNS,
+    LABEL,
     TRIP_ID,
     model_inputs,
     read_trips,
@@ -39,7 +40,8 @@ SCORED_COLUMNS = [
     PREDICTION,
 ]
 BATCH_COLUMNS = ["model_version", "scored_at", "batch_id"]
-PREDICTIONS_COLUMNS = SCORED_COLUMNS + BATCH_COLUMNS
+# The fare is unknown when a trip is scored: null until it arrives{% if cookiecutter.include_monitoring == "yes" %} (monitoring fills it in){% endif %}.
+PREDICTIONS_COLUMNS = [*SCORED_COLUMNS, LABEL, *BATCH_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,10 @@ def new_batch() -> tuple[str, datetime]:
 def with_batch(
     predictions: DataFrame, version: str, batch_id: str, scored_at: datetime
 ) -> DataFrame:
-    """Stamp predictions with what produced them and when."""
+    """Stamp predictions with what produced them and when; the fare is not known yet."""
     return (
-        predictions.withColumn("model_version", F.lit(int(version)))
+        predictions.withColumn(LABEL, F.lit(None).cast("double"))
+        .withColumn("model_version", F.lit(int(version)))
         .withColumn("scored_at", F.lit(scored_at))
         .withColumn("batch_id", F.lit(batch_id))
     )

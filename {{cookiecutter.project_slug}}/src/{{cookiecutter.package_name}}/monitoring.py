@@ -1,17 +1,25 @@
-"""Monitoring: drift and quality of the latest batch of predictions, window by window.
+"""Monitoring: drift and quality of the model's predictions, window by window, and the retraining
+signal.
 
-For each time window (by pickup time) of the latest batch: the drift of every model feature from
-the trips the model was trained on (population stability index and Jensen-Shannon distance over
-the training deciles), and the model's RMSE and MAE on the trips whose fare is known. The metrics
-are written to `<predictions table>_monitoring`. A metric that breaks its threshold in at least
-ALERT_MIN_VIOLATIONS of the last ALERT_WINDOWS windows, the latest included, raises the retraining
-signal. The window and every threshold are in settings.py.
+What is watched: a data-profiling monitor of type inference log (monitor_specs.py) on the batch
+predictions table
+{%- if cookiecutter.include_serving == "yes" %}, and one on the endpoint's requests, unpacked from its inference table
+{%- endif %}.
+Each monitored table gets two metric tables: `<table>_profile_metrics` (rows, missing values,
+and RMSE and MAE where fares are known, per window and model version) and
+`<table>_drift_metrics` (population stability index and Jensen-Shannon distance of every model
+feature from the trips the version was trained on). On Databricks the monitor writes them; locally
+this step computes tables of the same names and key columns, and so it does on Databricks until the
+monitor's first refresh has written them.
+
+The violation check reads those tables the same way on both platforms: a metric that breaks its
+threshold in at least ALERT_MIN_VIOLATIONS of the last ALERT_WINDOWS windows, the latest included,
+raises the retraining signal. The windows and every threshold are in settings.py.
 """
 
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -32,7 +40,22 @@ from .dataset import (
     with_trip_id,
 )
 from .inference import PREDICTION, PREDICTIONS_COLUMNS
+{%- if cookiecutter.include_serving == "yes" %}
+from .inference_requests import unpack_requests
+{%- endif %}
+from .monitor_specs import (
+    MODEL_ID,
+    InferenceMonitorSpec,
+    baseline_table,
+    drift_metrics_table,
+    predictions_monitor,
+    profile_metrics_table,
+{%- if cookiecutter.include_serving == "yes" %}
+    requests_monitor,
+{%- endif %}
+)
 from .platform.errors import UserError
+from .platform.monitors import Monitors, get_monitors
 from .platform.runtime import Runtime, get_runtime, use_mlflow
 from .platform.tables import rewrite_fix, table_name
 from .platform.task_values import get_task_value, set_task_value
@@ -40,23 +63,43 @@ from .registry import ModelRef, get_version, validation_metric_tag
 
 TASK_KEY = "monitor"
 BINS = 10  # deciles of the training data
-QUALITY_METRICS = ("root_mean_squared_error", "mean_absolute_error")
-METRICS_KEYS = ["batch_id", "window_start", "metric", "subject"]
-METRICS_COLUMNS = [
-    *METRICS_KEYS,
-    "window_end",
-    "model_version",
-    "monitored_at",
-    "value",
-    "threshold",
-    "rows",
-    "judged",
-    "violated",
+
+# The metric tables, as Databricks' monitors write them: the key columns, and the columns of the
+# metrics this project judges. Whole-table metrics (the model's quality) have column_name ':table';
+# slice_key and slice_value are null for the whole table, the only slice computed here.
+TABLE_ROW = ":table"
+INPUT_LOG, BASELINE_DRIFT = "INPUT", "BASELINE"
+# Besides `window`, a struct<start: timestamp, end: timestamp>.
+KEY_FIELDS = [
+    ("granularity", "string"),
+    (MODEL_ID, "bigint"),
+    ("slice_key", "string"),
+    ("slice_value", "string"),
+    ("column_name", "string"),
 ]
-
-
-def metrics_table(catalog: str, schema: str, predictions_table: str) -> str:
-    return table_name(catalog, schema, f"{predictions_table}_monitoring")
+PROFILE_FIELDS = [
+    *KEY_FIELDS,
+    ("log_type", "string"),
+    ("count", "bigint"),
+    ("num_nulls", "bigint"),
+    ("root_mean_squared_error", "double"),
+    ("mean_average_error", "double"),
+]
+DRIFT_FIELDS = [
+    *KEY_FIELDS,
+    ("drift_type", "string"),
+    ("population_stability_index", "double"),
+    ("js_distance", "double"),
+]
+# This project's metric names and the metric tables' columns that hold them.
+DRIFT_COLUMNS = {"psi": "population_stability_index", "js_distance": "js_distance"}
+QUALITY_COLUMNS = {
+    "root_mean_squared_error": "root_mean_squared_error",
+    "mean_absolute_error": "mean_average_error",  # Databricks' name for the MAE
+}
+QUALITY_METRICS = tuple(QUALITY_COLUMNS)
+# The rows the metrics tables hold, as this step reads them.
+JUDGED_COLUMNS = ["window_start", "window_end", "metric", "subject", "value", "threshold", "rows"]
 
 
 # Distances between binned distributions --------------------------------------------------------
@@ -81,6 +124,29 @@ def js_distance(expected: Sequence[float], actual: Sequence[float]) -> float:
     middle = (e + a) / 2
     divergence = (np.sum(e * np.log2(e / middle)) + np.sum(a * np.log2(a / middle))) / 2
     return float(np.sqrt(max(divergence, 0.0)))
+
+
+# Windows ----------------------------------------------------------------------------------------
+
+_UNITS = {"1 hour": "hour", "1 day": "day", "1 week": "week", "1 month": "month", "1 year": "year"}
+
+
+def window_unit(granularity: str) -> str:
+    """The unit of Spark's date_trunc that makes windows of one monitor granularity."""
+    if granularity not in _UNITS:
+        raise UserError(
+            f"settings.MONITORING_GRANULARITY is '{granularity}', which this step cannot compute "
+            f"windows of. Use one of: {', '.join(_UNITS)}."
+        )
+    return _UNITS[granularity]
+
+
+def with_window(rows: DataFrame, timestamp: str, granularity: str) -> DataFrame:
+    unit = window_unit(granularity)
+    start = F.date_trunc(unit, timestamp)
+    return rows.withColumn("window_start", start).withColumn(
+        "window_end", start + F.expr(f"INTERVAL 1 {unit.upper()}")
+    )
 
 
 # Spark aggregations -----------------------------------------------------------------------------
@@ -113,13 +179,6 @@ def bin_counts(rows: DataFrame, edges: dict[str, list[float]], by: list[str]) ->
     return counts.toPandas()
 
 
-def with_window(rows: DataFrame) -> DataFrame:
-    start = F.date_trunc(settings.MONITORING_WINDOW, PICKUP_TIME)
-    return rows.withColumn("window_start", start).withColumn(
-        "window_end", start + F.expr(f"INTERVAL 1 {settings.MONITORING_WINDOW.upper()}")
-    )
-
-
 def quality_by_window(scored: DataFrame) -> pd.DataFrame:
     """Trips, labelled trips, RMSE and MAE per window; metrics are null where no label arrived."""
     error = F.col(PREDICTION) - F.col(LABEL)
@@ -135,14 +194,12 @@ def quality_by_window(scored: DataFrame) -> pd.DataFrame:
     )
 
 
-# Metrics and the violation rule -----------------------------------------------------------------
+# The metric tables, computed: the local twin of Databricks' monitor -----------------------------
 
 
-def drift_metrics(
-    baseline_counts: pd.DataFrame, window_counts: pd.DataFrame, bins: dict
-) -> list[dict]:
-    """One row per window, feature and distance."""
-    rows = []
+def drift_rows(baseline_counts: pd.DataFrame, window_counts: pd.DataFrame, bins: dict) -> list:
+    """One drift row per window and feature, and the feature's row count and missing values."""
+    drift, counts = [], []
     for (start, end, feature), group in window_counts.groupby(
         ["window_start", "window_end", "feature"]
     ):
@@ -151,19 +208,103 @@ def drift_metrics(
             baseline_counts[baseline_counts.feature == feature].set_index("bin")["count"]
         ).reindex(index, fill_value=0)
         actual = group.set_index("bin")["count"].reindex(index, fill_value=0)
-        for metric, distance in (("psi", psi), ("js_distance", js_distance)):
-            rows.append(
-                {
-                    "window_start": start,
-                    "window_end": end,
-                    "metric": metric,
-                    "subject": feature,
-                    "value": distance(expected.to_numpy(), actual.to_numpy()),
-                    "threshold": settings.DRIFT_THRESHOLDS[metric],
-                    "rows": int(actual.sum()),
-                }
-            )
+        window = {"window_start": start, "window_end": end, "column_name": feature}
+        drift.append(
+            {
+                **window,
+                "population_stability_index": psi(expected.to_numpy(), actual.to_numpy()),
+                "js_distance": js_distance(expected.to_numpy(), actual.to_numpy()),
+            }
+        )
+        counts.append({**window, "count": int(actual.sum()), "num_nulls": int(actual[-1])})
+    return drift, counts
+
+
+def quality_rows(quality: pd.DataFrame) -> list[dict]:
+    """The model's quality per window (':table'), and the label's row count and missing values."""
+    rows = []
+    for record in quality.itertuples(index=False):
+        window = {"window_start": record.window_start, "window_end": record.window_end}
+        rows.append(
+            {
+                **window,
+                "column_name": TABLE_ROW,
+                "count": int(record.rows),
+                "num_nulls": 0,
+                **{
+                    column: None if pd.isna(value) else float(value)
+                    for column, value in (
+                        (column, getattr(record, metric))
+                        for metric, column in QUALITY_COLUMNS.items()
+                    )
+                },
+            }
+        )
+        rows.append(
+            {
+                **window,
+                "column_name": LABEL,
+                "count": int(record.rows),
+                "num_nulls": int(record.rows - record.labelled),
+            }
+        )
     return rows
+
+
+def compute_metric_tables(
+    runtime: Runtime, spec: InferenceMonitorSpec, monitored: DataFrame, baseline: DataFrame
+) -> tuple[DataFrame, DataFrame]:
+    """Profile and drift metrics of `monitored` at the judged granularity, for every model version
+    the baseline knows: what the monitor writes, for the columns the check reads."""
+    granularity = settings.MONITORING_GRANULARITY
+    windowed = with_window(monitored, spec.timestamp_col, granularity)
+    profile, drift = [], []
+    versions = {row[0] for row in baseline.select(MODEL_ID).distinct().collect()}
+    for version in sorted(versions):
+        rows = windowed.where(F.col(MODEL_ID) == F.lit(version))
+        known = baseline.where(F.col(MODEL_ID) == F.lit(version))
+        edges = decile_edges(known, FEATURE_COLUMNS)
+        window_counts = bin_counts(rows, edges, by=["window_start", "window_end"])
+        if window_counts.empty:
+            continue
+        version_drift, feature_counts = drift_rows(
+            bin_counts(known, edges, by=[]), window_counts, edges
+        )
+        common = {"granularity": granularity, MODEL_ID: int(version)}
+        drift += [{**row, **common, "drift_type": BASELINE_DRIFT} for row in version_drift]
+        profile += [
+            {**row, **common, "log_type": INPUT_LOG}
+            for row in feature_counts + quality_rows(quality_by_window(rows))
+        ]
+    return _metric_table(runtime, profile, PROFILE_FIELDS), _metric_table(
+        runtime, drift, DRIFT_FIELDS
+    )
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if value is None or pd.isna(value):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _metric_table(runtime: Runtime, rows: list[dict], fields: list[tuple[str, str]]) -> DataFrame:
+    """Rows with window_start and window_end as a table of `fields` with a `window` struct."""
+    flat = [("window_start", "timestamp"), ("window_end", "timestamp"), *fields]
+    frame = pd.DataFrame(rows).reindex(columns=[name for name, _ in flat])
+    records = [
+        # Spark takes Python's own values: datetimes, ints, floats and None.
+        [_plain(value) for value in record]
+        for record in frame.astype(object).itertuples(index=False)
+    ]
+    schema = ", ".join(f"`{name}` {kind}" for name, kind in flat)
+    table = runtime.spark.createDataFrame(records, schema)
+    window = F.struct(F.col("window_start").alias("start"), F.col("window_end").alias("end"))
+    return table.select(window.alias("window"), *(name for name, _ in fields))
+
+
+# Reading the metric tables and the violation rule -----------------------------------------------
 
 
 def quality_thresholds(version_tags: dict[str, str]) -> dict[str, float]:
@@ -179,23 +320,36 @@ def quality_thresholds(version_tags: dict[str, str]) -> dict[str, float]:
     return thresholds
 
 
-def quality_metrics(quality: pd.DataFrame, thresholds: dict[str, float]) -> list[dict]:
+def metrics_of(
+    profile: pd.DataFrame, drift: pd.DataFrame, quality_limits: dict[str, float]
+) -> pd.DataFrame:
+    """The metric tables' rows of one model version and granularity, whole table, as one row per
+    window, metric and subject with its threshold and the rows it was measured on: every drift
+    distance of a feature over the feature's rows, the model's errors over the labelled rows."""
+    window = ["window_start", "window_end"]
+    counts = profile.set_index([*window, "column_name"])[["count", "num_nulls"]]
     rows = []
-    for record in quality.itertuples(index=False):
-        for metric, threshold in thresholds.items():
-            value = getattr(record, metric)
+    for record in drift.itertuples(index=False):
+        key = (record.window_start, record.window_end, record.column_name)
+        measured = int(counts.loc[key, "count"]) if key in counts.index else 0
+        for metric, column in DRIFT_COLUMNS.items():
+            value = getattr(record, column)
             rows.append(
-                {
-                    "window_start": record.window_start,
-                    "window_end": record.window_end,
-                    "metric": metric,
-                    "subject": PREDICTION,
-                    "value": None if pd.isna(value) else float(value),
-                    "threshold": threshold,
-                    "rows": int(record.labelled),
-                }
+                (*key[:2], metric, record.column_name, value, settings.DRIFT_THRESHOLDS[metric])
+                + (measured,)
             )
-    return rows
+    tables = profile[profile.column_name == TABLE_ROW]
+    for record in tables.itertuples(index=False):
+        key = (record.window_start, record.window_end, LABEL)
+        labelled = 0
+        if key in counts.index:
+            labelled = int(counts.loc[key, "count"] - counts.loc[key, "num_nulls"])
+        for metric, column in QUALITY_COLUMNS.items():
+            value = getattr(record, column)
+            rows.append((*key[:2], metric, PREDICTION, value, quality_limits[metric], labelled))
+    metrics = pd.DataFrame(rows, columns=JUDGED_COLUMNS)
+    metrics["value"] = pd.to_numeric(metrics["value"], errors="coerce").astype(float)
+    return metrics
 
 
 def judge(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -236,16 +390,56 @@ def alerts(
     return found
 
 
+def _whole_table(rows: DataFrame, version: str, kind: str, value: str) -> pd.DataFrame:
+    """Rows of one model version at the judged granularity, whole table, windows unpacked."""
+    selected = rows.where(
+        (F.col("granularity") == settings.MONITORING_GRANULARITY)
+        & (F.col(MODEL_ID).cast("string") == str(version))
+        & F.col("slice_key").isNull()
+        & (F.col(kind) == value)
+    )
+    return selected.select(
+        F.col("window.start").alias("window_start"),
+        F.col("window.end").alias("window_end"),
+        *(c for c in selected.columns if c not in ("window", "window_start", "window_end")),
+    ).toPandas()
+
+
+def judged_metrics(
+    profile: DataFrame, drift: DataFrame, version: str, quality_limits: dict[str, float]
+) -> pd.DataFrame:
+    """The violation check's input, read from the metric tables however they were written."""
+    metrics = metrics_of(
+        _whole_table(profile, version, "log_type", INPUT_LOG),
+        _whole_table(drift, version, "drift_type", BASELINE_DRIFT),
+        quality_limits,
+    )
+    return judge(metrics).sort_values(["window_start", "metric", "subject"], ignore_index=True)
+
+
 # The step ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class MonitoringResult:
-    metrics_table: str
-    batch_id: str
-    model_version: str
+class Watched:
+    """One monitored table: where its metrics are, what they say, and what broke."""
+
+    table: str
+    metric_tables: tuple[str, str]
+    monitor: str  # what happened to its Databricks monitor, or that this step computed them
     metrics: pd.DataFrame
     alerts: list[Alert]
+
+
+@dataclass(frozen=True)
+class MonitoringResult:
+    batch_id: str
+    model_version: str
+    watched: list[Watched]
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return [alert for watched in self.watched for alert in watched.alerts]
 
     @property
     def retrain(self) -> bool:
@@ -274,72 +468,129 @@ def training_rows(runtime: Runtime, model_ref: ModelRef, version: ModelVersion) 
     return model_inputs(runtime, trained_on, model_ref.catalog, model_ref.schema)
 
 
+def ensure_baseline(
+    runtime: Runtime, model_ref: ModelRef, predictions_table: str, version: ModelVersion
+) -> DataFrame:
+    """The baseline table, holding the training rows of `version` (added once per version)."""
+    name = baseline_table(model_ref.catalog, model_ref.schema, predictions_table)
+    columns = [*FEATURE_COLUMNS, LABEL, MODEL_ID]
+    fix = rewrite_fix("monitor-model")
+    if runtime.tables.exists(name):
+        baseline = runtime.tables.read(name, fix="", columns=columns, column_fix=fix)
+        if not baseline.where(F.col(MODEL_ID) == int(version.version)).isEmpty():
+            return baseline
+    rows = training_rows(runtime, model_ref, version)
+    rows = rows.withColumn(MODEL_ID, F.lit(int(version.version))).select(*columns)
+    runtime.tables.append(name, rows)
+    return runtime.tables.read(name, fix="", columns=columns)
+
+
+def fill_labels(runtime: Runtime, input_table: str, predictions_name: str) -> None:
+    """Write the fares that arrived in the input table into the predictions still without one,
+    so the monitors measure quality from the predictions table alone."""
+    predictions = runtime.tables.read(predictions_name, fix="", columns=PREDICTIONS_COLUMNS)
+    labels = read_trips(runtime, input_table, columns=[*BOOKING_COLUMNS, LABEL])
+    labels = with_trip_id(labels).select(TRIP_ID, F.col(LABEL).alias("arrived"))
+    arrived = (
+        predictions.where(F.col(LABEL).isNull())
+        .join(labels.dropDuplicates([TRIP_ID]), on=TRIP_ID)
+        .withColumn(LABEL, F.col("arrived"))
+        .select(*predictions.columns)
+        # A trip booked twice alike is one row to Delta's MERGE: both targets get its fare.
+        .dropDuplicates([TRIP_ID, "batch_id"])
+    )
+    if not arrived.isEmpty():
+        runtime.tables.upsert(predictions_name, arrived, keys=[TRIP_ID, "batch_id"])
+
+
+def watch(
+    runtime: Runtime,
+    monitors: Monitors,
+    spec: InferenceMonitorSpec,
+    baseline: DataFrame,
+    version: str,
+    quality_limits: dict[str, float],
+) -> Watched:
+    """Apply the table's monitor, get its metric tables, and judge the version's windows."""
+    outcome = monitors.apply(spec)
+    tables = (spec.profile_metrics_table, spec.drift_metrics_table)
+    written = all(runtime.tables.exists(name) for name in tables)
+    if monitors.writes_metric_tables or not written:
+        monitored = runtime.tables.read(spec.table_name, fix="")
+        profile, drift = compute_metric_tables(runtime, spec, monitored, baseline)
+        if monitors.writes_metric_tables:
+            # Recomputed whole, as a monitor's refresh recomputes its windows.
+            runtime.tables.overwrite(spec.profile_metrics_table, profile)
+            runtime.tables.overwrite(spec.drift_metrics_table, drift)
+    else:
+        profile, drift = (runtime.tables.read(name, fix="") for name in tables)
+    metrics = judged_metrics(profile, drift, version, quality_limits)
+    return Watched(spec.table_name, tables, outcome.value, metrics, alerts(metrics))
+
+
 def monitor(
-    runtime: Runtime, input_table: str, model_ref: ModelRef, predictions_table: str
+    runtime: Runtime,
+    input_table: str,
+    model_ref: ModelRef,
+    predictions_table: str,
+{%- if cookiecutter.include_serving == "yes" %}
+    endpoint_name: str,
+{%- endif %}
+    monitors: Monitors | None = None,
 ) -> MonitoringResult:
-    name = model_ref.full_name
+    monitors = monitors or get_monitors()
+    catalog, schema = model_ref.catalog, model_ref.schema
+    name = table_name(catalog, schema, predictions_table)
     predictions = runtime.tables.read(
-        table_name(model_ref.catalog, model_ref.schema, predictions_table),
+        name,
         fix="Run batch inference (batch-inference) first.",
         columns=PREDICTIONS_COLUMNS,
         column_fix=rewrite_fix("batch-inference"),
     )
     batch_id, version = latest_batch(predictions)
-    batch = with_window(predictions.where(F.col("batch_id") == batch_id))
 
     use_mlflow()
-    model_version = get_version(MlflowClient(), name, version)
-    baseline = training_rows(runtime, model_ref, model_version)
-    edges = decile_edges(baseline, FEATURE_COLUMNS)
-    baseline_counts = bin_counts(baseline, edges, by=[])
-    window_counts = bin_counts(batch, edges, by=["window_start", "window_end"])
-
-    # Labels arrive in the input table; a trip without a fare yet is not judged.
-    labels = read_trips(runtime, input_table, columns=[*BOOKING_COLUMNS, LABEL])
-    labels = with_trip_id(labels).select(TRIP_ID, LABEL)
-    labelled = batch.join(labels.dropDuplicates([TRIP_ID]), on=TRIP_ID, how="left")
-    quality = quality_by_window(labelled)
-    rows = drift_metrics(baseline_counts, window_counts, edges) + quality_metrics(
-        quality, quality_thresholds(model_version.tags)
-    )
-    metrics = judge(pd.DataFrame(rows)).sort_values(["window_start", "metric", "subject"])
-    found = alerts(metrics)
-
-    stamped = metrics.assign(
-        batch_id=batch_id,
-        model_version=int(version),
-        monitored_at=datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None),
-    )[METRICS_COLUMNS]
-    rows = runtime.spark.createDataFrame(stamped).withColumn(
-        "value", F.nanvl("value", F.lit(None).cast("double"))
-    )
-    target = metrics_table(model_ref.catalog, model_ref.schema, predictions_table)
-    runtime.tables.upsert(target, rows, keys=METRICS_KEYS)
-    return MonitoringResult(target, batch_id, version, metrics, found)
+    model_version = get_version(MlflowClient(), model_ref.full_name, version)
+    baseline = ensure_baseline(runtime, model_ref, predictions_table, model_version)
+    limits = quality_thresholds(model_version.tags)
+    fill_labels(runtime, input_table, name)
+    spec = predictions_monitor(catalog, schema, predictions_table)
+    watched = [watch(runtime, monitors, spec, baseline, version, limits)]
+{%- if cookiecutter.include_serving == "yes" %}
+    # The endpoint's requests, once it has logged some; they carry no fare, so only drift counts.
+    if unpack_requests(runtime, catalog, schema, endpoint_name) is not None:
+        spec = requests_monitor(catalog, schema, predictions_table, endpoint_name)
+        watched.append(watch(runtime, monitors, spec, baseline, version, limits))
+{%- endif %}
+    return MonitoringResult(batch_id, version, watched)
 
 
 def describe(result: MonitoringResult) -> str:
-    metrics = result.metrics[result.metrics.judged]
-    windows, unit = result.metrics.window_start.nunique(), settings.MONITORING_WINDOW
-    lines = [
-        f"Monitored batch {result.batch_id} (model version {result.model_version}) "
-        f"over {windows} windows of one {unit}; metrics in {result.metrics_table}."
-    ]
-    for metric in ("psi", "js_distance"):
-        drift = metrics[metrics.metric == metric]
-        if not drift.empty:
-            worst = drift.loc[drift.value.idxmax()]
-            lines.append(
-                f"  largest {metric}: {worst.value:.3f} ({worst.subject}, {unit} of "
-                f"{worst.window_start:%Y-%m-%d}; threshold {worst.threshold:g})"
-            )
-    quality = metrics[metrics.subject == PREDICTION]
-    if not quality.empty:
-        latest = quality[quality.window_start == quality.window_start.max()]
-        shown = ", ".join(f"{r.metric} {r.value:.3f}" for r in latest.itertuples())
-        lines.append(f"  quality in the latest judged window: {shown}")
+    unit = window_unit(settings.MONITORING_GRANULARITY)
+    lines = []
+    for watched in result.watched:
+        metrics = watched.metrics[watched.metrics.judged]
+        windows = watched.metrics.window_start.nunique()
+        lines.append(
+            f"Monitored {watched.table} (model version {result.model_version}, latest batch "
+            f"{result.batch_id}) over {windows} windows of one {unit}; monitor: "
+            f"{watched.monitor}; metrics in {' and '.join(watched.metric_tables)}."
+        )
+        for metric in DRIFT_COLUMNS:
+            drift = metrics[metrics.metric == metric]
+            if not drift.empty:
+                worst = drift.loc[drift.value.idxmax()]
+                lines.append(
+                    f"  largest {metric}: {worst.value:.3f} ({worst.subject}, {unit} of "
+                    f"{worst.window_start:%Y-%m-%d}; threshold {worst.threshold:g})"
+                )
+        quality = metrics[metrics.subject == PREDICTION]
+        if not quality.empty:
+            latest = quality[quality.window_start == quality.window_start.max()]
+            shown = ", ".join(f"{r.metric} {r.value:.3f}" for r in latest.itertuples())
+            lines.append(f"  quality in the latest judged window: {shown}")
+        lines.extend(f"  - {alert}" for alert in watched.alerts)
     lines.append(f"  retraining signal: {'true' if result.retrain else 'false'}")
-    lines.extend(f"  - {alert}" for alert in result.alerts)
     return "\n".join(lines)
 
 
@@ -348,6 +599,9 @@ def describe(result: MonitoringResult) -> str:
     cli.add_input_table,
     cli.add_model_name,
     cli.add_predictions_table,
+{%- if cookiecutter.include_serving == "yes" %}
+    cli.add_endpoint_name,
+{%- endif %}
 )
 def main(args: argparse.Namespace) -> None:
     result = monitor(
@@ -355,30 +609,37 @@ def main(args: argparse.Namespace) -> None:
         args.input_table,
         ModelRef(args.catalog, args.schema, args.model_name),
         args.predictions_table,
+{%- if cookiecutter.include_serving == "yes" %}
+        args.endpoint_name,
+{%- endif %}
     )
     set_task_value("retrain", "true" if result.retrain else "false", task_key=TASK_KEY)
     print(describe(result))
 
 
 def summary_lines(
-    runtime: Runtime, catalog: str, schema: str, predictions_table: str
+    runtime: Runtime, model_ref: ModelRef, predictions_table: str
 ) -> list[tuple[str, str]]:
     """Drift and the retraining signal of the latest monitoring run, for the pipeline summary."""
-    name = metrics_table(catalog, schema, predictions_table)
-    if not runtime.tables.exists(name):
+    name = table_name(model_ref.catalog, model_ref.schema, predictions_table)
+    tables = (profile_metrics_table(name), drift_metrics_table(name))
+    if not all(runtime.tables.exists(table) for table in (name, *tables)):
         return [("drift", "not measured yet"), ("retraining signal", "none")]
-    metrics = runtime.tables.read(
-        name, fix="", columns=METRICS_COLUMNS, column_fix=rewrite_fix("monitor-model")
+    predictions = runtime.tables.read(
+        name, fix="", columns=PREDICTIONS_COLUMNS, column_fix=rewrite_fix("batch-inference")
     )
-    latest = metrics.orderBy(F.desc("monitored_at"), F.desc("batch_id")).first()["batch_id"]
-    judged = metrics.where((F.col("batch_id") == latest) & F.col("judged")).toPandas()
-    drift = []
+    _, version = latest_batch(predictions)
+    tags = get_version(MlflowClient(), model_ref.full_name, version).tags
+    profile, drift = (runtime.tables.read(table, fix="") for table in tables)
+    metrics = judged_metrics(profile, drift, version, quality_thresholds(tags))
+    judged = metrics[metrics.judged]
+    shown = []
     for metric in settings.DRIFT_THRESHOLDS:
         rows = judged[judged.metric == metric]
         if not rows.empty:
             worst = rows.loc[rows.value.idxmax()]
-            drift.append(f"largest {metric} {worst.value:.3f} ({worst.subject})")
+            shown.append(f"largest {metric} {worst.value:.3f} ({worst.subject})")
     breaking = judged[judged.violated & (judged.window_start == judged.window_start.max())]
-    drift.append(f"{len(breaking)} metric(s) over threshold in the latest window")
+    shown.append(f"{len(breaking)} metric(s) over threshold in the latest window")
     retrain = get_task_value(TASK_KEY, "retrain") or "not computed"
-    return [("drift", "; ".join(drift)), ("retraining signal", retrain)]
+    return [("drift", "; ".join(shown)), ("retraining signal", retrain)]

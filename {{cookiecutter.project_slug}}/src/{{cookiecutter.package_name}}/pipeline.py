@@ -60,7 +60,11 @@ def summary_of(variables: dict[str, str]) -> str:
         variables.get("model_name", settings.MODEL_NAME),
     )
     return pipeline_summary(
-        model_ref, variables.get("predictions_table", settings.PREDICTIONS_TABLE)
+        model_ref,
+        variables.get("predictions_table", settings.PREDICTIONS_TABLE),
+{%- if cookiecutter.include_serving == "yes" %}
+        variables.get("endpoint_name", settings.ENDPOINT_NAME),
+{%- endif %}
     )
 
 

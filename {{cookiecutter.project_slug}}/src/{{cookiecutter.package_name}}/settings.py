@@ -106,9 +106,12 @@ VALIDATION_THRESHOLDS = (
 
 # Monitoring --------------------------------------------------------------------------------------
 
-# The latest batch of predictions is judged per window of pickup time (a unit of Spark's
-# date_trunc); a window with fewer than MONITORING_MIN_ROWS trips is reported but not judged.
-MONITORING_WINDOW = "week"
+# Predictions are judged per window of pickup time, one of Databricks' monitor granularities
+# ("1 hour", "1 day", "1 week", "1 month", "1 year"); a window with fewer than MONITORING_MIN_ROWS
+# trips is reported but not judged. On Databricks the monitors also profile every day
+# (MONITOR_GRANULARITIES), for the dashboards; the judged granularity is always among them.
+MONITORING_GRANULARITY = "1 week"
+MONITOR_GRANULARITIES = ("1 day", MONITORING_GRANULARITY)
 MONITORING_MIN_ROWS = 100
 # How far each feature may drift from the trips the model was trained on.
 DRIFT_THRESHOLDS = {"psi": 0.2, "js_distance": 0.15}
@@ -118,4 +121,21 @@ QUALITY_TOLERANCE = 0.25
 # the last ALERT_WINDOWS judged windows, the latest included.
 ALERT_WINDOWS = 4
 ALERT_MIN_VIOLATIONS = 2
+{%- endif %}
+{%- if cookiecutter.include_serving == "yes" %}
+
+# Serving -----------------------------------------------------------------------------------------
+
+# The endpoint that serves @champion. The bundle names it per target (databricks.yml, variable
+# endpoint_name); this is its name for the local target.
+ENDPOINT_NAME = f"local-{PROJECT_SLUG}"
+# Concurrency of each served model (Small, Medium or Large), and whether an idle endpoint scales
+# to zero: cheaper, but the first request after a pause waits for it to start again.
+ENDPOINT_WORKLOAD_SIZE = "Small"
+ENDPOINT_SCALE_TO_ZERO = True
+# Share of requests answered by @challenger when it is another version than @champion, to
+# compare the two online: challenger=<percent>; challenger=0 serves @champion alone.
+TRAFFIC_SPLIT = "challenger=0"
+# How long deployment waits for the endpoint to take a new config (Databricks builds a container).
+ENDPOINT_UPDATE_TIMEOUT = timedelta(minutes=30)
 {%- endif %}

@@ -25,6 +25,9 @@ from .registry import (
     get_version,
     validation_metric_tag,
 )
+{%- if cookiecutter.include_serving == "yes" %}
+from .serving import summary_lines as serving_lines
+{%- endif %}
 
 
 def validation_outcome(client: MlflowClient, name: str, version: str) -> str:
@@ -43,7 +46,11 @@ def validation_outcome(client: MlflowClient, name: str, version: str) -> str:
 
 
 def pipeline_summary(
-    model_ref: ModelRef, predictions_table: str = settings.PREDICTIONS_TABLE
+    model_ref: ModelRef,
+    predictions_table: str = settings.PREDICTIONS_TABLE,
+{%- if cookiecutter.include_serving == "yes" %}
+    endpoint_name: str = settings.ENDPOINT_NAME,
+{%- endif %}
 ) -> str:
     runtime = get_runtime()
     use_mlflow()
@@ -76,8 +83,11 @@ def pipeline_summary(
         )
     else:
         lines.append(("rows scored", "none"))
+{%- if cookiecutter.include_serving == "yes" %}
+    lines += serving_lines(runtime, model_ref, endpoint_name)
+{%- endif %}
 {%- if cookiecutter.include_monitoring == "yes" %}
-    lines += monitoring_lines(runtime, model_ref.catalog, model_ref.schema, predictions_table)
+    lines += monitoring_lines(runtime, model_ref, predictions_table)
 {%- endif %}
     width = max(len(label) for label, _ in lines)
     return "\n".join(["Summary"] + [f"  {label:<{width}}  {value}" for label, value in lines])
