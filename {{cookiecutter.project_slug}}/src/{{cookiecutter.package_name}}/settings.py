@@ -102,6 +102,19 @@ VALIDATION_THRESHOLDS = (
     Threshold("mean_absolute_error", False, limit=4.0, max_relative_worsening=0.05),
     Threshold("r2_score", True, limit=0.6, max_relative_worsening=0.02),
 )
+# Against the champion, both versions are scored on the same bootstrap resamples of the hold-out
+# (comparison.py) and PROMOTION_RULE decides from the distribution of their difference:
+# - "non_inferiority": promote when, with BOOTSTRAP_CONFIDENCE, the challenger is at most the
+#   threshold's max_relative_worsening worse than the champion on every metric. A challenger as
+#   good as the champion is promoted.
+# - "win_rate": promote when the challenger is better on at least BOOTSTRAP_MIN_WIN_RATE of the
+#   resamples on every metric (the rule of Databricks' MLOps guide, at 90%). Only a clearly better
+#   challenger is promoted; one as good as the champion is refused.
+PROMOTION_RULE = "non_inferiority"
+BOOTSTRAP_RESAMPLES = 1_000
+BOOTSTRAP_SEED = 2024
+BOOTSTRAP_CONFIDENCE = 0.95
+BOOTSTRAP_MIN_WIN_RATE = 0.9
 {%- if cookiecutter.include_monitoring == "yes" %}
 
 # Monitoring --------------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ def validation_outcome(client: MlflowClient, name: str, version: str) -> str:
     ]
     champion = tags.get("validation_champion_version")
     shown.append(f"compared with champion version {champion}" if champion else "no champion yet")
+    if "validation_rule" in tags:
+        shown.append(f"decided by the bootstrap's {tags['validation_rule']} rule")
     return f"{status} ({', '.join(shown)})"
 
 

@@ -1,9 +1,11 @@
 """Validation: the gate between training and deployment.
 
-The new version is evaluated on the held-out trips with `mlflow.models.evaluate` and must meet the
-absolute thresholds of settings.VALIDATION_THRESHOLDS and, when a champion exists, must not be much
-worse than the champion on the same trips. Either way the version is tagged with the outcome
-(`model_validation_status` = PASSED or FAILED) and the metrics; on a pass it becomes `@challenger`.
+The new version is tagged `model_validation_status` = PENDING, evaluated on the held-out trips with
+`mlflow.models.evaluate`, and must meet the absolute thresholds of settings.VALIDATION_THRESHOLDS.
+When a champion exists, both are scored on the same bootstrap resamples of those trips and
+settings.PROMOTION_RULE decides from the difference (comparison.py). The version is then tagged
+PASSED or FAILED with the metrics, the interval of each difference and the challenger's share of
+wins; on a pass it becomes `@challenger`. A step that crashes leaves PENDING, which is not PASSED.
 
 Modes: `enabled` fails the task when the model fails; `dry_run` only reports; `disabled` skips the
 evaluation and tags the version SKIPPED. Only a PASSED version is ever promoted.
@@ -14,11 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
 from . import cli, settings
+from .comparison import RESAMPLED_METRICS, RULES, Comparison, compare
 from .dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME, model_inputs, read_trips
 from .platform.errors import UserError
 from .platform.runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
@@ -37,7 +41,7 @@ from .settings import Threshold
 
 TASK_KEY = "validate"
 MODES = ("enabled", "dry_run", "disabled")
-PASSED, FAILED, SKIPPED = "PASSED", "FAILED", "SKIPPED"
+PENDING, PASSED, FAILED, SKIPPED = "PENDING", "PASSED", "FAILED", "SKIPPED"
 
 
 @dataclass(frozen=True)
@@ -50,14 +54,11 @@ class ValidationResult:
     champion_version: str | None = None
     champion_metrics: dict[str, float] | None = None
     failures: tuple[str, ...] = ()
+    comparison: Comparison | None = None
 
 
-def check_thresholds(
-    candidate: dict[str, float],
-    champion: dict[str, float] | None,
-    thresholds: Sequence[Threshold] = settings.VALIDATION_THRESHOLDS,
-) -> list[str]:
-    """Every threshold the candidate breaks, as a sentence; an empty list means it passes."""
+def check_limits(candidate: dict[str, float], thresholds: Sequence[Threshold]) -> list[str]:
+    """Every absolute limit the candidate breaks, as a sentence."""
     failures = []
     for threshold in thresholds:
         value = candidate[threshold.metric]
@@ -66,8 +67,16 @@ def check_thresholds(
             failures.append(f"{metric} {value:.4g} is below the minimum {limit:g}")
         if not threshold.higher_is_better and value > limit:
             failures.append(f"{metric} {value:.4g} is above the maximum {limit:g}")
-        if champion is None:
-            continue
+    return failures
+
+
+def check_against_champion(
+    candidate: dict[str, float], champion: dict[str, float], thresholds: Sequence[Threshold]
+) -> list[str]:
+    """Point comparison on the whole hold-out: every threshold much worse than the champion's."""
+    failures = []
+    for threshold in thresholds:
+        value = candidate[threshold.metric]
         reference = champion[threshold.metric]
         change = (value - reference) / max(abs(reference), 1e-12)
         worsening = -change if threshold.higher_is_better else change
@@ -77,6 +86,18 @@ def check_thresholds(
                 f"{threshold.metric} {value:.4g} is {percent:.1f}% worse than the champion's "
                 f"{reference:.4g} (at most {allowed:g}% allowed)"
             )
+    return failures
+
+
+def check_thresholds(
+    candidate: dict[str, float],
+    champion: dict[str, float] | None,
+    thresholds: Sequence[Threshold] = settings.VALIDATION_THRESHOLDS,
+) -> list[str]:
+    """Every threshold the candidate breaks, as a sentence; an empty list means it passes."""
+    failures = check_limits(candidate, thresholds)
+    if champion is not None:
+        failures += check_against_champion(candidate, champion, thresholds)
     return failures
 
 
@@ -102,6 +123,61 @@ def evaluate(model_uri: str, data: pd.DataFrame, run_name: str) -> dict[str, flo
     return {metric: float(value) for metric, value in result.metrics.items()}
 
 
+def predict(model_uri: str, data: pd.DataFrame) -> np.ndarray:
+    model = mlflow.pyfunc.load_model(model_uri)
+    return np.asarray(model.predict(data.drop(columns=[LABEL])), dtype=float).ravel()
+
+
+def compare_with_champion(
+    name: str, version: str, champion_version: str, data: pd.DataFrame
+) -> Comparison:
+    """The candidate against the champion on the same bootstrap resamples of the hold-out."""
+    return compare(
+        data[LABEL].to_numpy(dtype=float),
+        predict(f"models:/{name}/{version}", data),
+        predict(f"models:/{name}/{champion_version}", data),
+        settings.VALIDATION_THRESHOLDS,
+        rule=settings.PROMOTION_RULE,
+        resamples=settings.BOOTSTRAP_RESAMPLES,
+        seed=settings.BOOTSTRAP_SEED,
+        confidence=settings.BOOTSTRAP_CONFIDENCE,
+        min_win_rate=settings.BOOTSTRAP_MIN_WIN_RATE,
+    )
+
+
+def comparison_tags(comparison: Comparison) -> dict[str, str]:
+    """What the version's tags say of the bootstrap: the rule, and per metric interval and wins."""
+    tags = {"validation_rule": comparison.rule}
+    for result in comparison.metrics:
+        prefix = validation_metric_tag(result.metric)
+        tags[f"{prefix}_worsening_interval"] = (
+            f"[{result.worsening_low:.6g}, {result.worsening_high:.6g}]"
+        )
+        tags[f"{prefix}_tolerance"] = f"{result.tolerance:.6g}"
+        tags[f"{prefix}_win_rate"] = f"{result.win_rate:.4g}"
+    return tags
+
+
+def log_comparison(comparison: Comparison) -> None:
+    """The bootstrap's settings as parameters of the active run, its outcome as metrics."""
+    mlflow.log_params(
+        {
+            "promotion_rule": comparison.rule,
+            "bootstrap_resamples": comparison.resamples,
+            "bootstrap_seed": comparison.seed,
+            "bootstrap_confidence": comparison.confidence,
+            "bootstrap_min_win_rate": comparison.min_win_rate,
+        }
+    )
+    metrics = {}
+    for result in comparison.metrics:
+        metrics[f"bootstrap_{result.metric}_worsening_low"] = result.worsening_low
+        metrics[f"bootstrap_{result.metric}_worsening_high"] = result.worsening_high
+        metrics[f"bootstrap_{result.metric}_tolerance"] = result.tolerance
+        metrics[f"bootstrap_{result.metric}_win_rate"] = result.win_rate
+    mlflow.log_metrics(metrics)
+
+
 def validate(
     runtime: Runtime,
     input_table: str,
@@ -113,10 +189,18 @@ def validate(
     """Evaluate `version`, tag it with the outcome and, on a pass, make it the challenger."""
     if mode not in MODES:
         raise UserError(f"--validation-mode '{mode}' is not one of {', '.join(MODES)}.")
+    if settings.PROMOTION_RULE not in RULES:
+        raise UserError(
+            f"settings.PROMOTION_RULE '{settings.PROMOTION_RULE}' is not one of "
+            f"{', '.join(RULES)}. Set it to one of them in settings.py."
+        )
     use_mlflow(experiment_name)
     client = MlflowClient()
     name = model_ref.full_name
     model_version = get_version(client, name, version)
+    # Until the verdict is tagged the version is PENDING, and stays so if this step crashes:
+    # deployment promotes nothing but PASSED.
+    client.set_model_version_tag(name, version, VALIDATION_STATUS_TAG, PENDING)
     if mode == "disabled":
         client.set_model_version_tag(name, version, VALIDATION_STATUS_TAG, SKIPPED)
         client.set_model_version_tag(name, version, "validation_mode", mode)
@@ -137,14 +221,22 @@ def validate(
     champion_version = alias_version(client, name, CHAMPION)
     with mlflow.start_run(run_name=f"validate version {version}"):
         metrics = evaluate(f"models:/{name}/{version}", data, f"candidate version {version}")
-        champion_metrics = None
+        champion_metrics, comparison = None, None
+        failures = check_limits(metrics, settings.VALIDATION_THRESHOLDS)
         if champion_version == version:
             champion_metrics = metrics
         elif champion_version is not None:
             champion_metrics = evaluate(
                 f"models:/{name}/{champion_version}", data, f"champion version {champion_version}"
             )
-        failures = check_thresholds(metrics, champion_metrics)
+            comparison = compare_with_champion(name, version, champion_version, data)
+            log_comparison(comparison)
+            failures += comparison.failures
+            # A metric the bootstrap does not resample is still compared on the whole hold-out.
+            point_only = [
+                t for t in settings.VALIDATION_THRESHOLDS if t.metric not in RESAMPLED_METRICS
+            ]
+            failures += check_against_champion(metrics, champion_metrics, point_only)
         status = FAILED if failures else PASSED
         mlflow.log_params({"validation_mode": mode, "model_version": version})
         mlflow.set_tag(VALIDATION_STATUS_TAG, status)
@@ -154,14 +246,27 @@ def validate(
         tags[validation_metric_tag(threshold.metric)] = f"{metrics[threshold.metric]:.6g}"
     if champion_version is not None:
         tags["validation_champion_version"] = champion_version
+    if comparison is not None:
+        tags |= comparison_tags(comparison)
     if failures:
         tags["validation_failures"] = "; ".join(failures)[:250]
+    # The status last: until every other tag is written the version stays PENDING.
+    status_tag = tags.pop(VALIDATION_STATUS_TAG)
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
+    client.set_model_version_tag(name, version, VALIDATION_STATUS_TAG, status_tag)
     if status == PASSED:
         client.set_registered_model_alias(name, CHALLENGER, version)
     return ValidationResult(
-        name, version, mode, status, metrics, champion_version, champion_metrics, tuple(failures)
+        name,
+        version,
+        mode,
+        status,
+        metrics,
+        champion_version,
+        champion_metrics,
+        tuple(failures),
+        comparison,
     )
 
 
@@ -180,6 +285,14 @@ def describe(result: ValidationResult) -> str:
     text += f"({shown}; {against})."
     if result.status == PASSED:
         text += f" It is now @{CHALLENGER}."
+    if result.comparison is not None:
+        text += f"\n  Decided by {result.comparison.describe_rule()}:"
+        for metric in result.comparison.metrics:
+            text += (
+                f"\n    {metric.metric}: worse than the champion by "
+                f"[{metric.worsening_low:.4g}, {metric.worsening_high:.4g}] "
+                f"(tolerance {metric.tolerance:.4g}), better on {metric.win_rate:.0%} of resamples"
+            )
     for failure in result.failures:
         text += f"\n  - {failure}"
     return text
