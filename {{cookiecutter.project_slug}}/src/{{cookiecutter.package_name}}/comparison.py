@@ -127,11 +127,11 @@ class Comparison:
         if self.rule == "win_rate":
             return (
                 f"win_rate: better than the champion on at least {self.min_win_rate:.0%} "
-                f"of {self.resamples} bootstrap resamples"
+                f"of {self.resamples:,} bootstrap resamples"
             )
         return (
             f"non_inferiority: at most the tolerated worsening at {self.confidence:.0%} "
-            f"confidence over {self.resamples} bootstrap resamples"
+            f"confidence over {self.resamples:,} bootstrap resamples"
         )
 
 
@@ -190,8 +190,8 @@ def compare(
                 threshold.metric,
                 challenger_value,
                 champion_value,
-                float(low),
-                float(high),
+                float(low) + 0.0,  # + 0.0: an identical model's -0.0 reads 0
+                float(high) + 0.0,
                 win_rate,
                 tolerance,
                 bool(passed),
