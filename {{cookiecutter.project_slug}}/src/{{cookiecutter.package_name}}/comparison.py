@@ -17,7 +17,7 @@ Everything here is a pure function of numpy arrays.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -104,6 +104,8 @@ class MetricComparison:
     tolerance: float  # the largest worsening allowed, in the metric's units
     passed: bool
     reason: str
+    # The worsening on each resample, for the report's histogram.
+    worsening: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,13 @@ class Comparison:
             f"non_inferiority: at most the tolerated worsening at {self.confidence:.0%} "
             f"confidence over {self.resamples:,} bootstrap resamples"
         )
+
+
+def point_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Every metric of RESAMPLED_METRICS of one model on all of `actual`."""
+    actual, predicted = (np.asarray(v, dtype=float).ravel() for v in (actual, predicted))
+    whole = _row_terms(actual, predicted, predicted).sum(axis=0, keepdims=True)
+    return {name: float(of(whole, len(actual), 0)[0]) for name, of in RESAMPLED_METRICS.items()}
 
 
 def compare(
@@ -196,6 +205,7 @@ def compare(
                 tolerance,
                 bool(passed),
                 reason,
+                worsening,
             )
         )
     return Comparison(rule, resamples, seed, confidence, min_win_rate, tuple(results))

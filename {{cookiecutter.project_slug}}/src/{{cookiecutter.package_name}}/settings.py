@@ -115,6 +115,20 @@ BOOTSTRAP_RESAMPLES = 1_000
 BOOTSTRAP_SEED = 2024
 BOOTSTRAP_CONFIDENCE = 0.95
 BOOTSTRAP_MIN_WIN_RATE = 0.9
+# Slices: the hold-out is also cut into bands of these model-input columns (column -> band edges;
+# a band holds low <= value < high). On any band of at least SLICE_MIN_ROWS trips, a challenger
+# that is, with BOOTSTRAP_CONFIDENCE, more than SLICE_MAX_RELATIVE_WORSENING worse than the
+# champion on a threshold metric fails, even when it passes on the whole hold-out.
+SLICES = {
+    "pickup_hour": (0, 6, 10, 16, 20, 24),
+    "trip_distance": (0, 1, 3, 10, float("inf")),
+}
+SLICE_MIN_ROWS = 200
+SLICE_MAX_RELATIVE_WORSENING = 0.2
+# Compliance: a version passes only with a signature, an input example, a description and these
+# tags, each written by train-model. It also records `git_commit` when it runs in a git checkout;
+# add "git_commit" here once training always does (for example from CI).
+REQUIRED_VERSION_TAGS = ("training_table", "training_period", "training_data_fingerprint")
 {%- if cookiecutter.include_monitoring == "yes" %}
 
 # Monitoring --------------------------------------------------------------------------------------

@@ -3,9 +3,12 @@
 The new version is tagged `model_validation_status` = PENDING, evaluated on the held-out trips with
 `mlflow.models.evaluate`, and must meet the absolute thresholds of settings.VALIDATION_THRESHOLDS.
 When a champion exists, both are scored on the same bootstrap resamples of those trips and
-settings.PROMOTION_RULE decides from the difference (comparison.py). The version is then tagged
-PASSED or FAILED with the metrics, the interval of each difference and the challenger's share of
-wins; on a pass it becomes `@challenger`. A step that crashes leaves PENDING, which is not PASSED.
+settings.PROMOTION_RULE decides from the difference (comparison.py), on the whole hold-out and on
+each slice of settings.SLICES (slices.py). The version must also be compliant: a signature, an
+input example, a description and settings.REQUIRED_VERSION_TAGS. It is then tagged PASSED or FAILED
+with the metrics, the interval of each difference, the challenger's share of wins and where its
+report is (validation_report.py); on a pass it becomes `@challenger`. A step that crashes leaves
+PENDING, which is not PASSED.
 
 Modes: `enabled` fails the task when the model fails; `dry_run` only reports; `disabled` skips the
 evaluation and tags the version SKIPPED. Only a PASSED version is ever promoted.
@@ -13,23 +16,26 @@ evaluation and tags the version SKIPPED. Only a PASSED version is ever promoted.
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from pyspark.sql import functions as F
 
 from . import cli, settings
 from .comparison import RESAMPLED_METRICS, RULES, Comparison, compare
 from .dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME, model_inputs, read_trips
 from .platform.errors import UserError
+from .platform.reports import log_report
 from .platform.runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
 from .platform.task_values import set_task_value
 from .registry import (
     CHALLENGER,
     CHAMPION,
+    VALIDATION_REPORT_TAG,
     VALIDATION_STATUS_TAG,
     ModelRef,
     alias_version,
@@ -38,10 +44,13 @@ from .registry import (
     validation_metric_tag,
 )
 from .settings import Threshold
+from .slices import SliceResult, compare_slices
+from .validation_report import build_report
 
 TASK_KEY = "validate"
 MODES = ("enabled", "dry_run", "disabled")
 PENDING, PASSED, FAILED, SKIPPED = "PENDING", "PASSED", "FAILED", "SKIPPED"
+REPORT_ARTIFACT = "validation_report"
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,20 @@ class ValidationResult:
     champion_metrics: dict[str, float] | None = None
     failures: tuple[str, ...] = ()
     comparison: Comparison | None = None
+    slices: tuple[SliceResult, ...] = ()
+    compliance_failures: tuple[str, ...] = ()
+    report: str | None = None  # where the report's page is
+
+    def metric_table(self) -> pd.DataFrame:
+        """Each threshold metric of the candidate and the champion, with its limit."""
+        rows = []
+        for threshold in settings.VALIDATION_THRESHOLDS:
+            row = {"metric": threshold.metric, "candidate": self.metrics[threshold.metric]}
+            if self.champion_metrics is not None:
+                row["champion"] = self.champion_metrics[threshold.metric]
+            row["limit"] = f"{'≥' if threshold.higher_is_better else '≤'} {threshold.limit:g}"
+            rows.append(row)
+        return pd.DataFrame(rows)
 
 
 def check_limits(candidate: dict[str, float], thresholds: Sequence[Threshold]) -> list[str]:
@@ -101,6 +124,43 @@ def check_thresholds(
     return failures
 
 
+def compliance_failures(
+    version: str,
+    description: str | None,
+    tags: dict[str, str],
+    has_signature: bool,
+    has_input_example: bool,
+    required_tags: Sequence[str] = settings.REQUIRED_VERSION_TAGS,
+) -> list[str]:
+    """What the version lacks to be documented and reproducible, each item named."""
+    failures = []
+    if not has_signature:
+        failures.append(f"compliance: version {version} was logged without a signature")
+    if not has_input_example:
+        failures.append(f"compliance: version {version} was logged without an input example")
+    if not (description or "").strip():
+        failures.append(f"compliance: version {version} has no description")
+    missing = [tag for tag in required_tags if not tags.get(tag, "").strip()]
+    if missing:
+        failures.append(
+            f"compliance: version {version} lacks the required tag(s) {', '.join(missing)} "
+            "(settings.REQUIRED_VERSION_TAGS)"
+        )
+    return failures
+
+
+def check_compliance(name: str, model_version: ModelVersion) -> list[str]:
+    """compliance_failures of a registered version, read from the registry and its model."""
+    info = mlflow.models.get_model_info(f"models:/{name}/{model_version.version}")
+    return compliance_failures(
+        str(model_version.version),
+        model_version.description,
+        dict(model_version.tags),
+        info.signature is not None,
+        info.saved_input_example_info is not None,
+    )
+
+
 def holdout_trips(
     runtime: Runtime, input_table: str, catalog: str, schema: str, holdout_start: str
 ) -> pd.DataFrame:
@@ -129,13 +189,13 @@ def predict(model_uri: str, data: pd.DataFrame) -> np.ndarray:
 
 
 def compare_with_champion(
-    name: str, version: str, champion_version: str, data: pd.DataFrame
+    actual: np.ndarray, candidate: np.ndarray, champion: np.ndarray
 ) -> Comparison:
     """The candidate against the champion on the same bootstrap resamples of the hold-out."""
     return compare(
-        data[LABEL].to_numpy(dtype=float),
-        predict(f"models:/{name}/{version}", data),
-        predict(f"models:/{name}/{champion_version}", data),
+        actual,
+        candidate,
+        champion,
         settings.VALIDATION_THRESHOLDS,
         rule=settings.PROMOTION_RULE,
         resamples=settings.BOOTSTRAP_RESAMPLES,
@@ -219,9 +279,12 @@ def validate(
             f"version {version}. Validate with the input table the version was trained on."
         )
     champion_version = alias_version(client, name, CHAMPION)
+    compliance = check_compliance(name, model_version)
+    actual = data[LABEL].to_numpy(dtype=float)
     with mlflow.start_run(run_name=f"validate version {version}"):
         metrics = evaluate(f"models:/{name}/{version}", data, f"candidate version {version}")
-        champion_metrics, comparison = None, None
+        candidate = predict(f"models:/{name}/{version}", data)
+        champion_metrics, champion, comparison = None, None, None
         failures = check_limits(metrics, settings.VALIDATION_THRESHOLDS)
         if champion_version == version:
             champion_metrics = metrics
@@ -229,7 +292,8 @@ def validate(
             champion_metrics = evaluate(
                 f"models:/{name}/{champion_version}", data, f"champion version {champion_version}"
             )
-            comparison = compare_with_champion(name, version, champion_version, data)
+            champion = predict(f"models:/{name}/{champion_version}", data)
+            comparison = compare_with_champion(actual, candidate, champion)
             log_comparison(comparison)
             failures += comparison.failures
             # A metric the bootstrap does not resample is still compared on the whole hold-out.
@@ -237,11 +301,40 @@ def validate(
                 t for t in settings.VALIDATION_THRESHOLDS if t.metric not in RESAMPLED_METRICS
             ]
             failures += check_against_champion(metrics, champion_metrics, point_only)
+        slices = compare_slices(
+            data,
+            actual,
+            candidate,
+            champion,
+            settings.VALIDATION_THRESHOLDS,
+            bands=settings.SLICES,
+            min_rows=settings.SLICE_MIN_ROWS,
+            max_relative_worsening=settings.SLICE_MAX_RELATIVE_WORSENING,
+            resamples=settings.BOOTSTRAP_RESAMPLES,
+            seed=settings.BOOTSTRAP_SEED,
+            confidence=settings.BOOTSTRAP_CONFIDENCE,
+        )
+        failures += [failure for result in slices for failure in result.failures]
+        failures += compliance
         status = FAILED if failures else PASSED
+        result = ValidationResult(
+            name,
+            version,
+            mode,
+            status,
+            metrics,
+            champion_version,
+            champion_metrics,
+            tuple(failures),
+            comparison,
+            tuple(slices),
+            tuple(compliance),
+        )
+        report = log_report(build_report(result, actual, candidate, champion), REPORT_ARTIFACT)
         mlflow.log_params({"validation_mode": mode, "model_version": version})
         mlflow.set_tag(VALIDATION_STATUS_TAG, status)
 
-    tags = {VALIDATION_STATUS_TAG: status, "validation_mode": mode}
+    tags = {VALIDATION_STATUS_TAG: status, "validation_mode": mode, VALIDATION_REPORT_TAG: report}
     for threshold in settings.VALIDATION_THRESHOLDS:
         tags[validation_metric_tag(threshold.metric)] = f"{metrics[threshold.metric]:.6g}"
     if champion_version is not None:
@@ -257,17 +350,7 @@ def validate(
     client.set_model_version_tag(name, version, VALIDATION_STATUS_TAG, status_tag)
     if status == PASSED:
         client.set_registered_model_alias(name, CHALLENGER, version)
-    return ValidationResult(
-        name,
-        version,
-        mode,
-        status,
-        metrics,
-        champion_version,
-        champion_metrics,
-        tuple(failures),
-        comparison,
-    )
+    return replace(result, report=report)
 
 
 def describe(result: ValidationResult) -> str:
@@ -295,6 +378,8 @@ def describe(result: ValidationResult) -> str:
             )
     for failure in result.failures:
         text += f"\n  - {failure}"
+    if result.report:
+        text += f"\n  report: {result.report}"
     return text
 
 
