@@ -123,7 +123,7 @@ SLICES = {
     "pickup_hour": (0, 6, 10, 16, 20, 24),
     "trip_distance": (0, 1, 3, 10, float("inf")),
 }
-SLICE_MIN_ROWS = 200
+SLICE_MIN_ROWS = 100
 SLICE_MAX_RELATIVE_WORSENING = 0.2
 # Compliance: a version passes only with a signature, an input example, a description and these
 # tags, each written by train-model. It also records `git_commit` when it runs in a git checkout;

@@ -58,7 +58,7 @@ def bootstrap_outcome(tags: dict[str, str]) -> str | None:
         if f"{prefix}_worsening_interval" in tags:
             shown.append(
                 f"{threshold.metric} worse by {tags[f'{prefix}_worsening_interval']} "
-                f"(tolerance {tags[f'{prefix}_tolerance']}, better on "
+                f"(tolerance {float(tags[f'{prefix}_tolerance']):.4g}, better on "
                 f"{float(tags[f'{prefix}_win_rate']):.0%} of resamples)"
             )
     return f"{tags['validation_rule']}: {'; '.join(shown)}"

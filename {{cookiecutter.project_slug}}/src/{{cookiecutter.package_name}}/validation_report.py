@@ -71,13 +71,15 @@ def residuals(actual: np.ndarray, candidate: np.ndarray, champion: np.ndarray | 
 def bootstrap_differences(comparison: Comparison) -> Figure:
     """Per metric, how much worse the candidate is on each resample, with the tolerance."""
     metrics = comparison.metrics
-    figure = Figure(figsize=(5 * len(metrics), 4))
+    figure = Figure(figsize=(5 * len(metrics), 4.5), layout="constrained")
     panels = np.atleast_1d(figure.subplots(1, len(metrics)))
     for axes, metric in zip(panels, metrics, strict=True):
-        axes.hist(metric.worsening, bins=40, color=CANDIDATE_COLOR, alpha=0.7)
+        # Centred on "as good as the champion", wide enough to show the tolerance.
+        reach = 1.3 * max(float(np.max(np.abs(metric.worsening))), metric.tolerance) or 1.0
+        axes.hist(metric.worsening, bins=np.linspace(-reach, reach, 41), color=CANDIDATE_COLOR)
         axes.axvline(0, color="black", linewidth=1, label="as good as the champion")
         axes.axvline(metric.tolerance, color="tab:red", linestyle="--", label="tolerance")
-        interval = f"{comparison.confidence:.0%} interval"
+        interval = f"{1 - comparison.confidence:.0%} to {comparison.confidence:.0%} quantiles"
         axes.axvspan(
             metric.worsening_low, metric.worsening_high, color="grey", alpha=0.2, label=interval
         )
