@@ -153,6 +153,14 @@ def registry(fresh_store, monkeypatch):
     return MlflowClient()
 
 
+@pytest.fixture
+def versions(registry) -> tuple[str, str]:
+    """A champion, and a new version as good as it, both registered."""
+    champion = register_version(1)
+    registry.set_registered_model_alias(MODEL_REF.full_name, CHAMPION, champion)
+    return champion, register_version(2)
+
+
 def run_validation(version: str) -> validation.ValidationResult:
     return validation.validate(None, "trips", MODEL_REF, version, "enabled", EXPERIMENT)
 
@@ -180,11 +188,11 @@ def test_a_version_is_pending_while_validated_and_stays_pending_when_it_crashes(
     assert result.champion is None
 
 
-def test_the_verdict_against_the_champion_comes_from_the_bootstrap_and_is_recorded(registry):
+def test_the_verdict_against_the_champion_comes_from_the_bootstrap_and_is_recorded(
+    registry, versions
+):
     name = MODEL_REF.full_name
-    champion = register_version(1)
-    registry.set_registered_model_alias(name, CHAMPION, champion)
-    version = register_version(2)
+    _, version = versions
 
     result = run_validation(version)
 
@@ -290,11 +298,9 @@ def test_compliance_names_each_missing_item(signature, example, description, tag
         assert failure.startswith("compliance: version 7 ") and item in failure
 
 
-def test_the_report_holds_the_verdict_and_its_figures(registry):
+def test_the_report_holds_the_verdict_and_its_figures(registry, versions):
     name = MODEL_REF.full_name
-    champion = register_version(1)
-    registry.set_registered_model_alias(name, CHAMPION, champion)
-    version = register_version(2)
+    champion, version = versions
 
     result = run_validation(version)
 

@@ -188,6 +188,15 @@ def predict(model_uri: str, data: pd.DataFrame) -> np.ndarray:
     return np.asarray(model.predict(data.drop(columns=[LABEL])), dtype=float).ravel()
 
 
+def bootstrap_settings() -> dict[str, float]:
+    """How the hold-out and its slices are resampled."""
+    return {
+        "resamples": settings.BOOTSTRAP_RESAMPLES,
+        "seed": settings.BOOTSTRAP_SEED,
+        "confidence": settings.BOOTSTRAP_CONFIDENCE,
+    }
+
+
 def compare_with_champion(
     actual: np.ndarray, candidate: np.ndarray, champion: np.ndarray
 ) -> Comparison:
@@ -198,10 +207,25 @@ def compare_with_champion(
         champion,
         settings.VALIDATION_THRESHOLDS,
         rule=settings.PROMOTION_RULE,
-        resamples=settings.BOOTSTRAP_RESAMPLES,
-        seed=settings.BOOTSTRAP_SEED,
-        confidence=settings.BOOTSTRAP_CONFIDENCE,
         min_win_rate=settings.BOOTSTRAP_MIN_WIN_RATE,
+        **bootstrap_settings(),
+    )
+
+
+def compare_on_slices(
+    data: pd.DataFrame, actual: np.ndarray, candidate: np.ndarray, champion: np.ndarray | None
+) -> list[SliceResult]:
+    """The candidate on each slice of settings.SLICES, against the champion when there is one."""
+    return compare_slices(
+        data,
+        actual,
+        candidate,
+        champion,
+        settings.VALIDATION_THRESHOLDS,
+        bands=settings.SLICES,
+        min_rows=settings.SLICE_MIN_ROWS,
+        max_relative_worsening=settings.SLICE_MAX_RELATIVE_WORSENING,
+        **bootstrap_settings(),
     )
 
 
@@ -301,19 +325,7 @@ def validate(
                 t for t in settings.VALIDATION_THRESHOLDS if t.metric not in RESAMPLED_METRICS
             ]
             failures += check_against_champion(metrics, champion_metrics, point_only)
-        slices = compare_slices(
-            data,
-            actual,
-            candidate,
-            champion,
-            settings.VALIDATION_THRESHOLDS,
-            bands=settings.SLICES,
-            min_rows=settings.SLICE_MIN_ROWS,
-            max_relative_worsening=settings.SLICE_MAX_RELATIVE_WORSENING,
-            resamples=settings.BOOTSTRAP_RESAMPLES,
-            seed=settings.BOOTSTRAP_SEED,
-            confidence=settings.BOOTSTRAP_CONFIDENCE,
-        )
+        slices = compare_on_slices(data, actual, candidate, champion)
         failures += [failure for result in slices for failure in result.failures]
         failures += compliance
         status = FAILED if failures else PASSED
