@@ -1,4 +1,4 @@
-"""`make report`: where the latest validation{% if cookiecutter.include_monitoring == "yes" %} and monitoring{% endif %} reports are.
+"""`make report`: where the latest reports are (validation{% if cookiecutter.include_monitoring == "yes" %}, monitoring{% endif %}).
 
 Each report is an HTML page with PNG figures in the MLflow run that wrote it; the model version it
 is about holds its location in a tag. Locally the location is a file to open in a browser.
