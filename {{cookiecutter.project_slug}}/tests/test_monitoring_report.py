@@ -152,7 +152,7 @@ def test_the_verdict_is_the_latest_judged_window():
 
 
 def watched(kind: str, with_quality: bool) -> Watched:
-    # The endpoint's requests carry no fares: no errors.
+    # A table without fares has no errors to draw.
     error = 2.0 if with_quality else np.nan
     quality = metrics([(i, "mean_absolute_error", "prediction", error, 3.0) for i in range(4)])
     frame = pd.concat([drift(), quality], ignore_index=True)

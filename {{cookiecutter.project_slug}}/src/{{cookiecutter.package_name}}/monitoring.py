@@ -476,8 +476,12 @@ def judged_metrics(
 # The step ---------------------------------------------------------------------------------------
 
 
-# What a monitored table holds: the batch predictions, or the endpoint's requests.
-PREDICTIONS, REQUESTS = "predictions", "requests"
+# What a monitored table holds: the batch predictions
+{%- if cookiecutter.include_serving == "yes" %}, or the endpoint's requests{% endif %}.
+PREDICTIONS = "predictions"
+{%- if cookiecutter.include_serving == "yes" %}
+REQUESTS = "requests"
+{%- endif %}
 
 
 @dataclass(frozen=True)
@@ -485,7 +489,7 @@ class Watched:
     """One monitored table: where its metrics are, what they say, and what broke."""
 
     table: str
-    kind: str  # PREDICTIONS or REQUESTS
+    kind: str  # PREDICTIONS{% if cookiecutter.include_serving == "yes" %} or REQUESTS{% endif %}
     metric_tables: tuple[str, str]
     monitor: str  # what happened to its Databricks monitor, or that this step computed them
     metrics: pd.DataFrame

@@ -191,9 +191,11 @@ def add_watched_table(report: Report, table: "Watched") -> None:
     else:
         report.paragraph("No fares in this table: the model's quality is not measured here.")
     if table.metrics.judged.any():
-        shown = verdict(table.metrics)
-        report.paragraph(f"Verdict on the latest judged window ({len(shown)} metrics):")
-        report.table(shown)
+        judged = table.metrics[table.metrics.judged.astype(bool)]
+        report.paragraph(
+            f"Verdict on the latest judged window, from {judged.window_start.max():%Y-%m-%d}:"
+        )
+        report.table(verdict(table.metrics))
     else:
         report.paragraph(
             f"No window has {settings.MONITORING_MIN_ROWS} rows or more yet: nothing is judged."
