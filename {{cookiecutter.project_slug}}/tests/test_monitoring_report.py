@@ -101,7 +101,7 @@ def test_drift_over_time_shows_each_feature_its_threshold_and_the_breaks():
     psi_lines = lines_of(figure.axes[0])
     assert psi_lines["trip_distance"] == [0.01, 0.05, 0.3, 0.4]
     assert psi_lines["pickup_hour"] == [0.02, 0.01, 0.03, 0.02]
-    assert psi_lines[f"threshold {DRIFT_THRESHOLDS['psi']:g}"] == [DRIFT_THRESHOLDS["psi"]] * 2
+    assert psi_lines[f"threshold {DRIFT_THRESHOLDS['psi']:.3g}"] == [DRIFT_THRESHOLDS["psi"]] * 2
     assert psi_lines["over threshold"] == [0.3, 0.4]
     js_lines = lines_of(figure.axes[1])
     assert js_lines["over threshold"] == [0.2]

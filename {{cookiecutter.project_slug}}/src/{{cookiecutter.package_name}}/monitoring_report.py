@@ -88,7 +88,7 @@ def over_time(metrics: pd.DataFrame, title: str) -> Figure:
         # One threshold per metric: settings' for drift, the monitored version's for quality.
         threshold = float(rows.threshold.iloc[-1])
         ax.axhline(
-            threshold, color=THRESHOLD_COLOR, linestyle="--", label=f"threshold {threshold:g}"
+            threshold, color=THRESHOLD_COLOR, linestyle="--", label=f"threshold {threshold:.3g}"
         )
         broken = rows[rows.violated.astype(bool)]
         if not broken.empty:
