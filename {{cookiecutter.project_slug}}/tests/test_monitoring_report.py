@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }} import monitoring, settings
 {%- if cookiecutter.include_serving == "yes" %}
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS
 {%- endif %}
-from {{ cookiecutter.package_name }}.monitoring import REPORT_TAG, Watched
+from {{ cookiecutter.package_name }}.monitoring import Watched
 from {{ cookiecutter.package_name }}.monitoring_report import (
     bin_label,
     feature_distributions,
@@ -27,6 +27,7 @@ from {{ cookiecutter.package_name }}.monitoring_report import (
 from {{ cookiecutter.package_name }}.platform.bundle import load_bundle
 from {{ cookiecutter.package_name }}.platform.reports import location
 from {{ cookiecutter.package_name }}.platform.runtime import {% if cookiecutter.include_serving == "yes" %}get_runtime, {% endif %}use_mlflow
+from {{ cookiecutter.package_name }}.registry import MONITORING_REPORT_TAG
 from {{ cookiecutter.package_name }}.settings import DRIFT_THRESHOLDS, MONITORING_MIN_ROWS
 {%- if cookiecutter.include_serving == "yes" %}
 from test_inference_requests import logged, write_inference_table
@@ -196,7 +197,7 @@ def test_monitoring_logs_its_report_and_tags_the_version_with_it(in_lifecycle):
     use_mlflow()
     client = MlflowClient()
     # The second pass monitored the predictions of version 2.
-    page = Path(client.get_model_version(conftest.MODEL, "2").tags[REPORT_TAG])
+    page = Path(client.get_model_version(conftest.MODEL, "2").tags[MONITORING_REPORT_TAG])
     assert page.name == "report.html" and page.is_file()
     run = the_monitoring_run("2")
     assert page.parent == Path(location(run.info.artifact_uri)) / "monitoring_report"
@@ -206,7 +207,7 @@ def test_monitoring_logs_its_report_and_tags_the_version_with_it(in_lifecycle):
     assert client.get_experiment(run.info.experiment_id).name == experiment
     assert run.data.tags["retrain"] == "false" and run.data.metrics["retrain"] == 0
     assert {"largest_psi", "largest_js_distance", "alerts"} <= set(run.data.metrics)
-    assert run.data.tags[REPORT_TAG] == str(page)
+    assert run.data.tags[MONITORING_REPORT_TAG] == str(page)
 
     html = page.read_text(encoding="utf-8")
     for name in ("feature_distributions", "drift_over_time", "quality_over_time"):
@@ -220,13 +221,13 @@ def test_monitoring_logs_its_report_and_tags_the_version_with_it(in_lifecycle):
 def test_a_failed_run_leaves_the_version_on_its_last_report(lifecycle_copy, capsys):
     use_mlflow()
     client = MlflowClient()
-    before = client.get_model_version(conftest.MODEL, "2").tags[REPORT_TAG]
+    before = client.get_model_version(conftest.MODEL, "2").tags[MONITORING_REPORT_TAG]
     with pytest.raises(SystemExit):
         monitoring.main([*conftest.STEP_ARGS, "--input-table=main.raw.no_such_trips"])
     out, err = capsys.readouterr()
     assert "main.raw.no_such_trips" in err and "Traceback" not in out + err
     assert the_monitoring_run("2").info.status == "FAILED"
-    assert client.get_model_version(conftest.MODEL, "2").tags[REPORT_TAG] == before
+    assert client.get_model_version(conftest.MODEL, "2").tags[MONITORING_REPORT_TAG] == before
 {%- if cookiecutter.include_serving == "yes" %}
 
 

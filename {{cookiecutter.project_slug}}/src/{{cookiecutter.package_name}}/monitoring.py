@@ -67,14 +67,13 @@ from .platform.reports import log_report
 from .platform.runtime import Runtime, get_runtime, use_mlflow
 from .platform.tables import rewrite_fix, table_name
 from .platform.task_values import get_task_value, set_task_value
-from .registry import ModelRef, get_version, validation_metric_tag
+from .registry import MONITORING_REPORT_TAG, ModelRef, get_version, validation_metric_tag
 
 TASK_KEY = "monitor"
 BINS = 10  # deciles of the training data
-# The run's artifact folder of the report, and the model version tag that says where it is (the
-# pipeline summary and `make report` read that tag).
+# The run's artifact folder of the report; the model version's MONITORING_REPORT_TAG says where it
+# is, for the pipeline summary and `make report`.
 REPORT_ARTIFACT = "monitoring_report"
-REPORT_TAG = "monitoring_report"
 
 # The metric tables, as Databricks' monitors write them: the key columns, and the columns of the
 # metrics this project judges. Whole-table metrics (the model's quality) have column_name ':table';
@@ -635,7 +634,7 @@ def log_outcome(watched: Sequence[Watched], report: str) -> None:
     retrain = retraining_needed(watched)
     mlflow.log_metric("retrain", int(retrain))
     mlflow.set_tag("retrain", "true" if retrain else "false")
-    mlflow.set_tag(REPORT_TAG, report)
+    mlflow.set_tag(MONITORING_REPORT_TAG, report)
 
 
 def monitor(
@@ -682,7 +681,7 @@ def monitor(
         )
         location = log_report(report, REPORT_ARTIFACT)
         log_outcome(watched, location)
-    client.set_model_version_tag(model_ref.full_name, version, REPORT_TAG, location)
+    client.set_model_version_tag(model_ref.full_name, version, MONITORING_REPORT_TAG, location)
     return MonitoringResult(batch_id, version, watched, location)
 
 
@@ -768,5 +767,5 @@ def summary_lines(
     return [
         ("drift", "; ".join(shown)),
         ("retraining signal", retrain),
-        ("monitoring report", tags.get(REPORT_TAG, "none")),
+        ("monitoring report", tags.get(MONITORING_REPORT_TAG, "none")),
     ]
