@@ -21,10 +21,12 @@ UNUSED_PATHS = {
         not MONITORING,
         [
             f"{PACKAGE_DIR}/monitoring.py",
+            f"{PACKAGE_DIR}/monitoring_report.py",
             f"{PACKAGE_DIR}/monitor_specs.py",
             f"{PACKAGE_DIR}/platform/monitors.py",
             f"{PACKAGE_DIR}/inference_requests.py",
             "tests/test_monitoring.py",
+            "tests/test_monitoring_report.py",
             "tests/test_monitor_specs.py",
             "tests/test_inference_requests.py",
             "resources/monitoring.yml",

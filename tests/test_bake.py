@@ -12,9 +12,10 @@ import yaml
 from combinations import COMBINATIONS, combination_id
 
 # Jinja that cookiecutter should have consumed. Literal `{{` stays legal where the target platform
-# uses it: GitHub/Azure expressions `${{ ... }}` and Databricks dynamic value references.
+# uses it: GitHub/Azure expressions `${{ ... }}` and Databricks dynamic value references. A `%}`
+# right after a digit ends a Python percent format, `f"{share:.0%}"`, not a Jinja tag.
 LEFTOVER_JINJA = re.compile(
-    r"\{%|%\}|\{#|#\}|cookiecutter\.|(?<!\$)\{\{(?!\s*(job|task|tasks|run|workspace|backfill)\.)"
+    r"\{%|(?<!\d)%\}|\{#|#\}|cookiecutter\.|(?<!\$)\{\{(?!\s*(job|task|tasks|run|workspace|backfill)\.)"
 )
 # Files that legitimately name cookiecutter (the record of what the project was made from).
 ORIGIN_RECORDS = {".cruft.json"}

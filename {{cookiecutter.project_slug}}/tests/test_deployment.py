@@ -13,6 +13,9 @@ from {{ cookiecutter.package_name }}.deployment import decide
         pytest.param("2", "PASSED", "2", "2", False, "already @champion", id="already champion"),
         pytest.param("3", "FAILED", "2", "2", False, "status FAILED", id="failed validation"),
         pytest.param("3", "SKIPPED", "2", "2", False, "status SKIPPED", id="validation skipped"),
+        pytest.param(
+            "2", "PENDING", "2", "1", False, "status PENDING", id="validation running or crashed"
+        ),
         pytest.param("3", None, "2", "2", False, "status none", id="never validated"),
         pytest.param("2", "PASSED", "3", "1", False, "no longer @challenger", id="superseded"),
     ],

@@ -1,6 +1,7 @@
 """Monitoring: drift distances, quality per window, the violation rule, and the whole step."""
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,8 +15,10 @@ from {{ cookiecutter.package_name }}.monitor_specs import predictions_monitor
 from {{ cookiecutter.package_name }}.monitoring import (
     _bin,
     alerts,
+    distribution_shares,
     js_distance,
     judge,
+    latest_window_distributions,
     metrics_of,
     psi,
     quality_by_window,
@@ -61,6 +64,39 @@ def test_values_fall_in_decile_bins_and_missing_values_apart(spark):
     frame = spark.createDataFrame([(0.5,), (1.0,), (1.5,), (9.0,), (None,)], "x double")
     bins = [row.b for row in frame.select(_bin("x", [1.0, 2.0]).alias("b")).collect()]
     assert bins == [0, 0, 1, 2, -1]
+
+
+def test_shares_per_bin_carry_their_bounds_and_missing_values_only_where_some_are():
+    edges = {"x": [1.0, 2.0]}
+    baseline = pd.DataFrame({"feature": "x", "bin": [0, 1, 2], "count": [5, 3, 2]})
+    window = pd.DataFrame({"feature": "x", "bin": [-1, 2], "count": [1, 3]})
+    shares = distribution_shares(baseline, window, edges)
+    assert shares.bin.tolist() == [-1, 0, 1, 2]
+    assert shares.baseline.tolist() == pytest.approx([0.0, 0.5, 0.3, 0.2])
+    assert shares.current.tolist() == pytest.approx([0.25, 0.0, 0.0, 0.75])
+    assert shares.lower.tolist()[1:] == [-np.inf, 1.0, 2.0]
+    assert shares.upper.tolist()[1:] == [1.0, 2.0, np.inf]
+    assert shares.lower.isna().tolist()[0]
+    assert distribution_shares(baseline, baseline, edges).bin.tolist() == [0, 1, 2]
+
+
+def test_the_latest_window_with_rows_is_binned_like_the_baseline(spark):
+    monday = datetime(2016, 1, 4)
+    columns = ", ".join(f"`{c}` double" for c in FEATURE_COLUMNS)
+    known = spark.createDataFrame([[float(i)] * len(FEATURE_COLUMNS) for i in range(100)], columns)
+    # A week like the baseline, then a week of values above all of it.
+    rows = [(monday, *[float(i)] * len(FEATURE_COLUMNS)) for i in range(100)]
+    rows += [(monday + timedelta(days=7), *[500.0] * len(FEATURE_COLUMNS)) for _ in range(20)]
+    scored = spark.createDataFrame(rows, f"at timestamp, {columns}")
+    shares = latest_window_distributions(with_window(scored, "at", "1 week"), known)
+    assert set(shares.window_start) == {pd.Timestamp(monday + timedelta(days=7))}
+    assert set(shares.feature) == set(FEATURE_COLUMNS)
+    for _, feature in shares.groupby("feature"):
+        assert feature.baseline.sum() == pytest.approx(1.0)
+        assert feature.baseline.tolist() == pytest.approx([0.1] * 10, abs=0.02)
+        assert feature.current.tolist() == [0.0] * 9 + [1.0]
+    empty = latest_window_distributions(with_window(scored, "at", "1 week").limit(0), known)
+    assert empty.empty
 
 
 def test_quality_is_measured_only_where_labels_arrived(spark):
@@ -303,3 +339,7 @@ def test_drifted_trips_raise_the_retraining_signal(in_lifecycle, spark, monkeypa
     assert "retraining signal: true" in report
     assert "psi of trip_distance broke its threshold in 4 of the last 4 windows" in report
     assert "root_mean_squared_error of prediction broke its threshold" in report
+    (page,) = [line.split(": ", 1)[1] for line in report.splitlines() if "  report: " in line]
+    html = Path(page).read_text(encoding="utf-8")
+    assert '<p class="failed">Retraining signal: true</p>' in html
+    assert "psi of trip_distance broke its threshold in 4 of the last 4 windows" in html

@@ -1,5 +1,7 @@
 """The whole lifecycle, end to end on the local stack, and the mistakes a user can make."""
 
+from pathlib import Path
+
 import pytest
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
@@ -61,6 +63,21 @@ def test_the_summary_reports_version_validation_champion_and_rows(lifecycle):
     assert "PASSED" in summary and "compared with champion version 1" in summary
     assert "champion           version 2" in summary
     assert f"rows scored        {conftest.TEST_TRIPS:,} by version 2" in summary
+
+
+def test_the_second_summary_shows_the_bootstrap_verdict_and_the_report_files(lifecycle):
+    lines = {
+        label.strip(): value.strip()
+        for label, value in (
+            line.strip().split("  ", 1) for line in lifecycle.summaries[1].splitlines()[1:]
+        )
+    }
+    assert lines["bootstrap"].startswith(
+        f"{settings.PROMOTION_RULE}: root_mean_squared_error worse by ["
+    )
+    for report in ("validation report",{% if cookiecutter.include_monitoring == "yes" %} "monitoring report"{% endif %}):
+        page = Path(lines[report])
+        assert page.name == "report.html" and page.is_file(), lines[report]
 
 
 def test_the_lifecycle_leaves_delta_tables_in_the_local_folder(lifecycle):

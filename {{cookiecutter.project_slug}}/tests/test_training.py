@@ -9,8 +9,15 @@ import pytest
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME
 from {{ cookiecutter.package_name }}.model import PARAMS, build_model, pip_requirements
 from {{ cookiecutter.package_name }}.platform.errors import UserError
-from {{ cookiecutter.package_name }}.settings import TRIP_FEATURES
-from {{ cookiecutter.package_name }}.training import fit_model, regression_metrics, split_by_time
+from {{ cookiecutter.package_name }}.settings import REQUIRED_VERSION_TAGS, TRIP_FEATURES
+from {{ cookiecutter.package_name }}.training import (
+    data_fingerprint,
+    fit_model,
+    provenance_tags,
+    regression_metrics,
+    split_by_time,
+    version_description,
+)
 
 
 def frame(rows: int) -> pd.DataFrame:
@@ -60,3 +67,22 @@ def test_the_requirements_pin_what_loads_the_model_as_installed():
     assert sorted(pip_requirements(model)) == sorted(
         {f"{name}=={version(name)}" for name in distributions}
     )
+
+
+def test_the_provenance_tags_are_the_required_ones_and_fingerprint_the_data():
+    trips = frame(500)
+    train, _, cutoff = split_by_time(trips)
+    tags = provenance_tags("main.raw.trips", train, cutoff)
+    assert set(REQUIRED_VERSION_TAGS) <= set(tags)
+    assert tags["training_table"] == "main.raw.trips"
+    assert tags["training_period"] == f"2016-01-04T00:00:00 to {cutoff.isoformat()} (exclusive)"
+    assert tags["training_rows"] == str(len(train))
+    # The same rows in another order are the same data; one changed fare is not.
+    assert data_fingerprint(train.sample(frac=1, random_state=1)) == data_fingerprint(train)
+    changed = train.copy()
+    changed.iloc[0, changed.columns.get_loc(LABEL)] += 1
+    assert data_fingerprint(changed) != data_fingerprint(train)
+    fitted = fit_model(train, PARAMS)
+    description = version_description(fitted, tags, {"r2_score": 0.5})
+    assert description.startswith(type(fitted).__name__)
+    assert f"{len(train):,} trips of main.raw.trips" in description

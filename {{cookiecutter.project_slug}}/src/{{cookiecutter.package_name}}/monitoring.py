@@ -15,12 +15,18 @@ monitor's first refresh has written them.
 The violation check reads those tables the same way on both platforms: a metric that breaks its
 threshold in at least ALERT_MIN_VIOLATIONS of the last ALERT_WINDOWS windows, the latest included,
 raises the retraining signal. The windows and every threshold are in settings.py.
+
+Each run is an MLflow run in the project's experiment, with a report (monitoring_report.py) of
+what it measured: the features' distributions in the latest window against the baseline, drift
+and quality over time against their thresholds, and the retraining signal. The monitored model
+version's tag `monitoring_report` says where the latest report is.
 """
 
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
@@ -54,15 +60,20 @@ from .monitor_specs import (
     requests_monitor,
 {%- endif %}
 )
+from .monitoring_report import monitoring_report
 from .platform.errors import UserError
 from .platform.monitors import Monitors, get_monitors
+from .platform.reports import log_report
 from .platform.runtime import Runtime, get_runtime, use_mlflow
 from .platform.tables import rewrite_fix, table_name
 from .platform.task_values import get_task_value, set_task_value
-from .registry import ModelRef, get_version, validation_metric_tag
+from .registry import MONITORING_REPORT_TAG, ModelRef, get_version, validation_metric_tag
 
 TASK_KEY = "monitor"
 BINS = 10  # deciles of the training data
+# The run's artifact folder of the report; the model version's MONITORING_REPORT_TAG says where it
+# is, for the pipeline summary and `make report`.
+REPORT_ARTIFACT = "monitoring_report"
 
 # The metric tables, as Databricks' monitors write them: the key columns, and the columns of the
 # metrics this project judges. Whole-table metrics (the model's quality) have column_name ':table';
@@ -179,6 +190,18 @@ def bin_counts(rows: DataFrame, edges: dict[str, list[float]], by: list[str]) ->
     return counts.toPandas()
 
 
+def latest_window_distributions(windowed: DataFrame, known: DataFrame) -> pd.DataFrame:
+    """Shares per decile bin of every feature in the baseline rows `known` and in the latest window
+    of `windowed` that has rows, in the bins the drift is measured in; empty without rows."""
+    latest = windowed.agg(F.max("window_start")).first()[0]
+    if latest is None:
+        return distribution_shares(pd.DataFrame(), pd.DataFrame(), {}).assign(window_start=None)
+    edges = decile_edges(known, FEATURE_COLUMNS)
+    current = bin_counts(windowed.where(F.col("window_start") == F.lit(latest)), edges, by=[])
+    shares = distribution_shares(bin_counts(known, edges, by=[]), current, edges)
+    return shares.assign(window_start=pd.Timestamp(latest))
+
+
 def quality_by_window(scored: DataFrame) -> pd.DataFrame:
     """Trips, labelled trips, RMSE and MAE per window; metrics are null where no label arrived."""
     error = F.col(PREDICTION) - F.col(LABEL)
@@ -218,6 +241,38 @@ def drift_rows(baseline_counts: pd.DataFrame, window_counts: pd.DataFrame, bins:
         )
         counts.append({**window, "count": int(actual.sum()), "num_nulls": int(actual[-1])})
     return drift, counts
+
+
+def distribution_shares(
+    baseline_counts: pd.DataFrame, window_counts: pd.DataFrame, edges: dict[str, list[float]]
+) -> pd.DataFrame:
+    """Share of rows per feature and bin, in the baseline and in one window, with each bin's
+    bounds: bin i holds the values above edge i-1 up to edge i; bin -1 the missing values, kept
+    only where either side has some."""
+    rows = []
+    for feature, inner in edges.items():
+        index = list(range(-1, len(inner) + 1))
+        bounds = [-np.inf, *inner, np.inf]
+        shares = {}
+        for side, counts in (("baseline", baseline_counts), ("current", window_counts)):
+            count = counts[counts.feature == feature].set_index("bin")["count"]
+            count = count.reindex(index, fill_value=0).astype(float)
+            shares[side] = count / max(count.sum(), 1.0)
+        for b in index:
+            if b == -1 and shares["baseline"][b] == 0 and shares["current"][b] == 0:
+                continue
+            lower, upper = (np.nan, np.nan) if b == -1 else (bounds[b], bounds[b + 1])
+            rows.append(
+                {
+                    "feature": feature,
+                    "bin": b,
+                    "lower": lower,
+                    "upper": upper,
+                    "baseline": shares["baseline"][b],
+                    "current": shares["current"][b],
+                }
+            )
+    return pd.DataFrame(rows, columns=["feature", "bin", "lower", "upper", "baseline", "current"])
 
 
 def quality_rows(quality: pd.DataFrame) -> list[dict]:
@@ -420,15 +475,35 @@ def judged_metrics(
 # The step ---------------------------------------------------------------------------------------
 
 
+# What a monitored table holds: the batch predictions
+{%- if cookiecutter.include_serving == "yes" %}, or the endpoint's requests{% endif %}.
+PREDICTIONS = "predictions"
+{%- if cookiecutter.include_serving == "yes" %}
+REQUESTS = "requests"
+{%- endif %}
+
+
 @dataclass(frozen=True)
 class Watched:
     """One monitored table: where its metrics are, what they say, and what broke."""
 
     table: str
+    kind: str  # PREDICTIONS{% if cookiecutter.include_serving == "yes" %} or REQUESTS{% endif %}
     metric_tables: tuple[str, str]
     monitor: str  # what happened to its Databricks monitor, or that this step computed them
     metrics: pd.DataFrame
     alerts: list[Alert]
+    # Shares per decile bin of each feature: the baseline and the latest window with rows.
+    distributions: pd.DataFrame
+
+    @property
+    def prefix(self) -> str:
+        """Of the names of its figures and run metrics: none for the predictions table."""
+        return "" if self.kind == PREDICTIONS else f"{self.kind}_"
+
+
+def retraining_needed(watched: Sequence[Watched]) -> bool:
+    return any(table.alerts for table in watched)
 
 
 @dataclass(frozen=True)
@@ -436,6 +511,7 @@ class MonitoringResult:
     batch_id: str
     model_version: str
     watched: list[Watched]
+    report: str  # where the report's page is: a local path, or the artifact's URI
 
     @property
     def alerts(self) -> list[Alert]:
@@ -443,7 +519,7 @@ class MonitoringResult:
 
     @property
     def retrain(self) -> bool:
-        return bool(self.alerts)
+        return retraining_needed(self.watched)
 
 
 def latest_batch(predictions: DataFrame) -> tuple[str, str]:
@@ -510,13 +586,15 @@ def watch(
     baseline: DataFrame,
     version: str,
     quality_limits: dict[str, float],
+    kind: str = PREDICTIONS,
 ) -> Watched:
-    """Apply the table's monitor, get its metric tables, and judge the version's windows."""
+    """Apply the table's monitor, get its metric tables, judge the version's windows, and bin the
+    latest window's features for the report."""
     outcome = monitors.apply(spec)
     tables = (spec.profile_metrics_table, spec.drift_metrics_table)
     written = all(runtime.tables.exists(name) for name in tables)
+    monitored = runtime.tables.read(spec.table_name, fix="")
     if monitors.writes_metric_tables or not written:
-        monitored = runtime.tables.read(spec.table_name, fix="")
         profile, drift = compute_metric_tables(runtime, spec, monitored, baseline)
         if monitors.writes_metric_tables:
             # Recomputed whole, as a monitor's refresh recomputes its windows.
@@ -525,7 +603,38 @@ def watch(
     else:
         profile, drift = (runtime.tables.read(name, fix="") for name in tables)
     metrics = judged_metrics(profile, drift, version, quality_limits)
-    return Watched(spec.table_name, tables, outcome.value, metrics, alerts(metrics))
+    of_version = F.col(MODEL_ID).cast("string") == str(version)
+    windowed = with_window(monitored, spec.timestamp_col, settings.MONITORING_GRANULARITY)
+    distributions = latest_window_distributions(
+        windowed.where(of_version), baseline.where(of_version)
+    )
+    return Watched(
+        spec.table_name, kind, tables, outcome.value, metrics, alerts(metrics), distributions
+    )
+
+
+def largest_drift(metrics: pd.DataFrame) -> dict[str, pd.Series]:
+    """The judged row of each drift metric with the largest value."""
+    judged = metrics[metrics.judged]
+    largest = {}
+    for metric in DRIFT_COLUMNS:
+        rows = judged[judged.metric == metric]
+        if not rows.empty:
+            largest[metric] = rows.loc[rows.value.idxmax()]
+    return largest
+
+
+def log_outcome(watched: Sequence[Watched], report: str) -> None:
+    """The run's figures: the largest drift of each table and the retraining signal."""
+    for table in watched:
+        for metric, row in largest_drift(table.metrics).items():
+            mlflow.log_metric(f"{table.prefix}largest_{metric}", float(row.value))
+            mlflow.set_tag(f"{table.prefix}largest_{metric}_feature", row.subject)
+        mlflow.log_metric(f"{table.prefix}alerts", len(table.alerts))
+    retrain = retraining_needed(watched)
+    mlflow.log_metric("retrain", int(retrain))
+    mlflow.set_tag("retrain", "true" if retrain else "false")
+    mlflow.set_tag(MONITORING_REPORT_TAG, report)
 
 
 def monitor(
@@ -536,6 +645,7 @@ def monitor(
 {%- if cookiecutter.include_serving == "yes" %}
     endpoint_name: str,
 {%- endif %}
+    experiment_name: str,
     monitors: Monitors | None = None,
 ) -> MonitoringResult:
     monitors = monitors or get_monitors()
@@ -549,20 +659,30 @@ def monitor(
     )
     batch_id, version = latest_batch(predictions)
 
-    use_mlflow()
-    model_version = get_version(MlflowClient(), model_ref.full_name, version)
-    baseline = ensure_baseline(runtime, model_ref, predictions_table, model_version)
-    limits = quality_thresholds(model_version.tags)
-    fill_labels(runtime, input_table, name)
-    spec = predictions_monitor(catalog, schema, predictions_table)
-    watched = [watch(runtime, monitors, spec, baseline, version, limits)]
+    use_mlflow(experiment_name)
+    client = MlflowClient()
+    model_version = get_version(client, model_ref.full_name, version)
+    # A crash ends the run FAILED and leaves the version's tag on the previous report.
+    with mlflow.start_run(run_name=f"monitor version {version}"):
+        mlflow.log_params({"model_version": version, "batch_id": batch_id})
+        baseline = ensure_baseline(runtime, model_ref, predictions_table, model_version)
+        limits = quality_thresholds(model_version.tags)
+        fill_labels(runtime, input_table, name)
+        spec = predictions_monitor(catalog, schema, predictions_table)
+        watched = [watch(runtime, monitors, spec, baseline, version, limits)]
 {%- if cookiecutter.include_serving == "yes" %}
-    # The endpoint's requests, once it has logged some; they carry no fare, so only drift counts.
-    if unpack_requests(runtime, catalog, schema, endpoint_name) is not None:
-        spec = requests_monitor(catalog, schema, predictions_table, endpoint_name)
-        watched.append(watch(runtime, monitors, spec, baseline, version, limits))
+        # The endpoint's requests, once it has logged some; they carry no fare: only drift counts.
+        if unpack_requests(runtime, catalog, schema, endpoint_name) is not None:
+            spec = requests_monitor(catalog, schema, predictions_table, endpoint_name)
+            watched.append(watch(runtime, monitors, spec, baseline, version, limits, REQUESTS))
 {%- endif %}
-    return MonitoringResult(batch_id, version, watched)
+        report = monitoring_report(
+            model_ref.full_name, version, batch_id, watched, retraining_needed(watched)
+        )
+        location = log_report(report, REPORT_ARTIFACT)
+        log_outcome(watched, location)
+    client.set_model_version_tag(model_ref.full_name, version, MONITORING_REPORT_TAG, location)
+    return MonitoringResult(batch_id, version, watched, location)
 
 
 def describe(result: MonitoringResult) -> str:
@@ -576,14 +696,11 @@ def describe(result: MonitoringResult) -> str:
             f"{result.batch_id}) over {windows} windows of one {unit}; monitor: "
             f"{watched.monitor}; metrics in {' and '.join(watched.metric_tables)}."
         )
-        for metric in DRIFT_COLUMNS:
-            drift = metrics[metrics.metric == metric]
-            if not drift.empty:
-                worst = drift.loc[drift.value.idxmax()]
-                lines.append(
-                    f"  largest {metric}: {worst.value:.3f} ({worst.subject}, {unit} of "
-                    f"{worst.window_start:%Y-%m-%d}; threshold {worst.threshold:g})"
-                )
+        for metric, worst in largest_drift(watched.metrics).items():
+            lines.append(
+                f"  largest {metric}: {worst.value:.3f} ({worst.subject}, {unit} of "
+                f"{worst.window_start:%Y-%m-%d}; threshold {worst.threshold:g})"
+            )
         quality = metrics[metrics.subject == PREDICTION]
         if not quality.empty:
             latest = quality[quality.window_start == quality.window_start.max()]
@@ -591,6 +708,7 @@ def describe(result: MonitoringResult) -> str:
             lines.append(f"  quality in the latest judged window: {shown}")
         lines.extend(f"  - {alert}" for alert in watched.alerts)
     lines.append(f"  retraining signal: {'true' if result.retrain else 'false'}")
+    lines.append(f"  report: {result.report}")
     return "\n".join(lines)
 
 
@@ -602,6 +720,7 @@ def describe(result: MonitoringResult) -> str:
 {%- if cookiecutter.include_serving == "yes" %}
     cli.add_endpoint_name,
 {%- endif %}
+    cli.add_experiment_name,
 )
 def main(args: argparse.Namespace) -> None:
     result = monitor(
@@ -612,6 +731,7 @@ def main(args: argparse.Namespace) -> None:
 {%- if cookiecutter.include_serving == "yes" %}
         args.endpoint_name,
 {%- endif %}
+        args.experiment_name,
     )
     set_task_value("retrain", "true" if result.retrain else "false", task_key=TASK_KEY)
     print(describe(result))
@@ -624,7 +744,11 @@ def summary_lines(
     name = table_name(model_ref.catalog, model_ref.schema, predictions_table)
     tables = (profile_metrics_table(name), drift_metrics_table(name))
     if not all(runtime.tables.exists(table) for table in (name, *tables)):
-        return [("drift", "not measured yet"), ("retraining signal", "none")]
+        return [
+            ("drift", "not measured yet"),
+            ("retraining signal", "none"),
+            ("monitoring report", "none"),
+        ]
     predictions = runtime.tables.read(
         name, fix="", columns=PREDICTIONS_COLUMNS, column_fix=rewrite_fix("batch-inference")
     )
@@ -633,13 +757,15 @@ def summary_lines(
     profile, drift = (runtime.tables.read(table, fix="") for table in tables)
     metrics = judged_metrics(profile, drift, version, quality_thresholds(tags))
     judged = metrics[metrics.judged]
-    shown = []
-    for metric in settings.DRIFT_THRESHOLDS:
-        rows = judged[judged.metric == metric]
-        if not rows.empty:
-            worst = rows.loc[rows.value.idxmax()]
-            shown.append(f"largest {metric} {worst.value:.3f} ({worst.subject})")
+    shown = [
+        f"largest {metric} {worst.value:.3f} ({worst.subject})"
+        for metric, worst in largest_drift(metrics).items()
+    ]
     breaking = judged[judged.violated & (judged.window_start == judged.window_start.max())]
     shown.append(f"{len(breaking)} metric(s) over threshold in the latest window")
     retrain = get_task_value(TASK_KEY, "retrain") or "not computed"
-    return [("drift", "; ".join(shown)), ("retraining signal", retrain)]
+    return [
+        ("drift", "; ".join(shown)),
+        ("retraining signal", retrain),
+        ("monitoring report", tags.get(MONITORING_REPORT_TAG, "none")),
+    ]

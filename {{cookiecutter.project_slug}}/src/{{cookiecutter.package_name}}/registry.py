@@ -19,6 +19,11 @@ from .platform.task_values import get_task_value
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 VALIDATION_STATUS_TAG = "model_validation_status"
+# Where the version's reports are: a local path, or an artifact URI on Databricks.
+VALIDATION_REPORT_TAG = "validation_report"
+{%- if cookiecutter.include_monitoring == "yes" %}
+MONITORING_REPORT_TAG = "monitoring_report"
+{%- endif %}
 TRAIN_TASK_KEY = "train"
 _ABSENT = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"}
 TRAINING_FIX = "Run the training job (train-model, validate-model, deploy-model) first."

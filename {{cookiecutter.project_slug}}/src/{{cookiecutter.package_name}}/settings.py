@@ -102,6 +102,33 @@ VALIDATION_THRESHOLDS = (
     Threshold("mean_absolute_error", False, limit=4.0, max_relative_worsening=0.05),
     Threshold("r2_score", True, limit=0.6, max_relative_worsening=0.02),
 )
+# Against the champion, both versions are scored on the same bootstrap resamples of the hold-out
+# (comparison.py) and PROMOTION_RULE decides from the distribution of their difference:
+# - "non_inferiority": promote when, with BOOTSTRAP_CONFIDENCE, the challenger is at most the
+#   threshold's max_relative_worsening worse than the champion on every metric. A challenger as
+#   good as the champion is promoted.
+# - "win_rate": promote when the challenger is better on at least BOOTSTRAP_MIN_WIN_RATE of the
+#   resamples on every metric (the rule of Databricks' MLOps guide, at 90%). Only a clearly better
+#   challenger is promoted; one as good as the champion is refused.
+PROMOTION_RULE = "non_inferiority"
+BOOTSTRAP_RESAMPLES = 1_000
+BOOTSTRAP_SEED = 2024
+BOOTSTRAP_CONFIDENCE = 0.95
+BOOTSTRAP_MIN_WIN_RATE = 0.9
+# Slices: the hold-out is also cut into bands of these model-input columns (column -> band edges;
+# a band holds low <= value < high). On any band of at least SLICE_MIN_ROWS trips, a challenger
+# that is, with BOOTSTRAP_CONFIDENCE, more than SLICE_MAX_RELATIVE_WORSENING worse than the
+# champion on a threshold metric fails, even when it passes on the whole hold-out.
+SLICES = {
+    "pickup_hour": (0, 6, 10, 16, 20, 24),
+    "trip_distance": (0, 1, 3, 10, float("inf")),
+}
+SLICE_MIN_ROWS = 100
+SLICE_MAX_RELATIVE_WORSENING = 0.2
+# Compliance: a version passes only with a signature, an input example, a description and these
+# tags, each written by train-model. It also records `git_commit` when it runs in a git checkout;
+# add "git_commit" here once training always does (for example from CI).
+REQUIRED_VERSION_TAGS = ("training_table", "training_period", "training_data_fingerprint")
 {%- if cookiecutter.include_monitoring == "yes" %}
 
 # Monitoring --------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from .platform.task_values import get_task_value
 from .registry import (
     CHAMPION,
     TRAIN_TASK_KEY,
+    VALIDATION_REPORT_TAG,
     VALIDATION_STATUS_TAG,
     ModelRef,
     alias_version,
@@ -42,7 +43,37 @@ def validation_outcome(client: MlflowClient, name: str, version: str) -> str:
     ]
     champion = tags.get("validation_champion_version")
     shown.append(f"compared with champion version {champion}" if champion else "no champion yet")
+    if "validation_rule" in tags:
+        shown.append(f"decided by the bootstrap's {tags['validation_rule']} rule")
     return f"{status} ({', '.join(shown)})"
+
+
+def bootstrap_outcome(tags: dict[str, str]) -> str | None:
+    """The bootstrap's rule and, per metric, the interval of the worsening against its tolerance."""
+    if "validation_rule" not in tags:
+        return None
+    shown = []
+    for threshold in settings.VALIDATION_THRESHOLDS:
+        prefix = validation_metric_tag(threshold.metric)
+        if f"{prefix}_worsening_interval" in tags:
+            shown.append(
+                f"{threshold.metric} worse by {tags[f'{prefix}_worsening_interval']} "
+                f"(tolerance {float(tags[f'{prefix}_tolerance']):.4g}, better on "
+                f"{float(tags[f'{prefix}_win_rate']):.0%} of resamples)"
+            )
+    return f"{tags['validation_rule']}: {'; '.join(shown)}"
+
+
+def validation_lines(client: MlflowClient, name: str, version: str | None) -> list[tuple[str, str]]:
+    if not version:
+        return [("validation", "not run")]
+    lines = [("validation", validation_outcome(client, name, version))]
+    tags = get_version(client, name, version).tags
+    bootstrap = bootstrap_outcome(tags)
+    if bootstrap:
+        lines.append(("bootstrap", bootstrap))
+    lines.append(("validation report", tags.get(VALIDATION_REPORT_TAG, "none")))
+    return lines
 
 
 def pipeline_summary(
@@ -64,7 +95,7 @@ def pipeline_summary(
     lines = [
         ("model", name),
         ("new model version", version or "none"),
-        ("validation", validation_outcome(client, name, version) if version else "not run"),
+        *validation_lines(client, name, version),
         ("champion", f"version {champion}" if champion else "none"),
     ]
     predictions = table_name(model_ref.catalog, model_ref.schema, predictions_table)

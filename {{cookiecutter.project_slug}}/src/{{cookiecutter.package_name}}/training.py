@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from . import cli, model, settings
 from .dataset import FEATURE_COLUMNS, LABEL, PICKUP_TIME, model_inputs, read_trips
+from .platform.environment import source_commit
 from .platform.errors import UserError
 from .platform.runtime import Runtime, get_runtime, quiet_loggers, use_mlflow
 from .platform.tables import table_name
@@ -74,6 +75,40 @@ def regression_metrics(actual: pd.Series, predicted: np.ndarray) -> dict[str, fl
     }
 
 
+def data_fingerprint(rows: pd.DataFrame) -> str:
+    """A digest of the rows, whatever their order: equal digests, equal training data."""
+    hashed = pd.util.hash_pandas_object(rows, index=False).to_numpy(dtype=np.uint64)
+    return f"{int(hashed.sum(dtype=np.uint64)):016x}"  # wraps around, as a checksum should
+
+
+def provenance_tags(
+    input_table: str, train_rows: pd.DataFrame, cutoff: pd.Timestamp
+) -> dict[str, str]:
+    """What the version was trained on and from which code: settings.REQUIRED_VERSION_TAGS."""
+    tags = {
+        "training_table": input_table,
+        "training_period": f"{train_rows[PICKUP_TIME].min().isoformat()} to "
+        f"{cutoff.isoformat()} (exclusive)",
+        "training_data_fingerprint": data_fingerprint(train_rows),
+        "training_rows": str(len(train_rows)),
+    }
+    commit = source_commit()
+    if commit:
+        tags["git_commit"] = commit
+    return tags
+
+
+def version_description(
+    fitted: RegressorMixin, tags: dict[str, str], metrics: dict[str, float]
+) -> str:
+    shown = ", ".join(f"{metric} {value:.4g}" for metric, value in metrics.items())
+    return (
+        f"{type(fitted).__name__} predicting the fare of a taxi trip when it is booked. Trained by "
+        f"train-model on {int(tags['training_rows']):,} trips of {tags['training_table']} picked "
+        f"up from {tags['training_period']}; on the later trips held out: {shown}."
+    )
+
+
 def train(
     runtime: Runtime,
     input_table: str,
@@ -117,7 +152,14 @@ def train(
             # Derived from the model, pinned as trained; MLflow would infer the same, slowly.
             pip_requirements=model.pip_requirements(fitted),
         )
-    return TrainingResult(name, str(info.registered_model_version), run.info.run_id, metrics)
+    version = str(info.registered_model_version)
+    tags = provenance_tags(input_table, train_rows, cutoff)
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    description = version_description(fitted, tags, metrics)
+    client.update_model_version(name, version, description=description)
+    return TrainingResult(name, version, run.info.run_id, metrics)
 
 
 @cli.entry_point(

@@ -5,6 +5,7 @@ job runner) does not start importing Spark.
 """
 
 import os
+import subprocess
 from pathlib import Path
 
 LOCAL_DIR_VARIABLE = "MLOPS_LOCAL_DIR"
@@ -21,3 +22,16 @@ def local_dir() -> Path:
     cwd = Path.cwd().resolve()
     project = next((p for p in (cwd, *cwd.parents) if (p / "pyproject.toml").is_file()), cwd)
     return project / ".local"
+
+
+def source_commit() -> str | None:
+    """The git commit of the checkout this process runs in; None outside one, as on Databricks."""
+    if on_databricks():
+        return None
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found.stdout.strip() or None
