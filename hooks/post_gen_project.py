@@ -14,9 +14,35 @@ PACKAGE_DIR = f"src/{ANSWERS['package_name']}"
 # The templates include monitoring exactly when the answer is "yes": so does this hook.
 MONITORING = ANSWERS["include_monitoring"] == "yes"
 SERVING = ANSWERS["include_serving"] == "yes"
+MODE = ANSWERS["setup_mode"]
+# The repository's CI/CD: project_only leaves these out, cicd_only keeps only them and the guide.
+CICD_FILES = [".github", ".azure", ".gitlab-ci.yml", "scripts"]
+SETUP_GUIDE = "docs/ci-cd-setup.md"
+
+
+def everything_but(kept: list[str], folder: Path = Path(".")) -> list[str]:
+    """The paths under `folder` outside `kept`, as few as possible: a folder that holds nothing
+    kept is one path."""
+    paths = []
+    for entry in sorted(folder.iterdir()):
+        path = entry.as_posix()
+        if any(kept_path.startswith(f"{path}/") for kept_path in kept):
+            paths += everything_but(kept, entry)
+        elif path not in kept:
+            paths.append(path)
+    return paths
+
 
 # Paths (relative to the project root) to delete, keyed by a description of when they are unused.
 UNUSED_PATHS = {
+    "the repository's CI/CD comes from elsewhere (setup_mode project_only)": (
+        MODE == "project_only",
+        CICD_FILES,
+    ),
+    "only the repository's CI/CD is made (setup_mode cicd_only)": (
+        MODE == "cicd_only",
+        everything_but([*CICD_FILES, SETUP_GUIDE]) if MODE == "cicd_only" else [],
+    ),
     "monitoring is off": (
         not MONITORING,
         [
@@ -80,6 +106,23 @@ def remove(relative_path: str) -> None:
 
 def next_steps() -> str:
     slug = ANSWERS["project_slug"]
+    if MODE == "cicd_only":
+        return f"""
+Created {slug}/, the CI/CD of a repository. Next steps:
+  cd {slug}
+  git init -b {ANSWERS["default_branch"]} && git add -A && git commit -m "CI/CD"
+Then read docs/ci-cd-setup.md to connect CI/CD and your Databricks workspaces, and add projects
+with setup_mode=project_only.
+"""
+    if MODE == "project_only":
+        return f"""
+Created {slug}/, a project without CI/CD files. Next steps:
+  cd {slug}
+  make pipeline      # run the whole ML lifecycle locally (local Spark and MLflow, no workspace)
+  make test          # run the project's tests
+  git add . && git commit -m "Add {slug}"    # in the repository that holds the CI/CD
+Then read docs/ci-cd-setup.md to create the project's service principals.
+"""
     return f"""
 Created {slug}/. Next steps:
   cd {slug}

@@ -151,6 +151,21 @@ def package_name(value: str) -> str:
     return value
 
 
+def folder_name(value: str) -> str:
+    """package_name when the setup mode ignores it: it still names the folder src/<package_name>,
+    rendered and then removed."""
+    if not PACKAGE.fullmatch(value) or len(value) > 64:
+        raise InvalidAnswer(
+            "must be lowercase letters a-z, digits and underscores, starting with a letter, even "
+            "when ignored (it names a folder that is rendered, then removed)"
+        )
+    return value
+
+
+# The only rule an ignored answer keeps, besides being plain text.
+RULES_WHEN_IGNORED = {"package_name": folder_name}
+
+
 def one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
     def choice(value: str) -> str:
         if value not in choices:
@@ -264,6 +279,7 @@ class Rule(NamedTuple):
 
 AZURE_HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
 RULES = {
+    "setup_mode": Rule(one_of(CHOICES["setup_mode"]), "project_only"),
     "project_name": Rule(title, "Fraud Detection"),
     "project_slug": Rule(project_slug, "fraud-detection"),
     "package_name": Rule(package_name, "fraud_detection"),
@@ -288,6 +304,32 @@ RULES = {
     "include_serving": Rule(one_of(CHOICES["include_serving"]), "no"),
 }
 EXAMPLES = {name: rule.example for name, rule in RULES.items()}
+
+# What a setup mode leaves out decides which answers it uses: the others are ignored, with a note,
+# and not checked by their rules. Cookiecutter still renders every template file before the
+# post-generation hook removes what the mode leaves out, so an ignored answer must still be plain
+# text, and one that names a folder a safe folder name.
+IGNORED = {
+    "project_and_cicd": (),
+    "project_only": ("cicd_platform",),
+    "cicd_only": (
+        "package_name",
+        "description",
+        "author_name",
+        "databricks_dev_workspace_host",
+        "read_user_group",
+        "model_read_group",
+        "dev_catalog",
+        "compute",
+        "include_monitoring",
+        "include_serving",
+    ),
+}
+WHY_IGNORED = {
+    "project_only": "makes no CI/CD files (the repository's own come from a setup_mode=cicd_only "
+    "bake)",
+    "cicd_only": "makes no project (add projects with setup_mode=project_only)",
+}
 HOST_ANSWERS = [name for name in RULES if name.endswith("_workspace_host")]
 
 # Answers whose default cookiecutter.json derives from another answer, and how: when such an
@@ -322,8 +364,26 @@ def problem(name: str, value: object, rule: str, example: str) -> str:
     return f"{name}: {shown(value)} {rule}. Example: {name}={example}"
 
 
-def rule_broken(name: str, value: object) -> str | None:
-    """The rule that one answer breaks on its own, or None when it is valid."""
+def ignored_answers(answers: dict) -> tuple[str, ...]:
+    """The answers the chosen setup mode does not use; none while the mode itself is invalid."""
+    mode = answers.get("setup_mode")
+    return IGNORED.get(mode, ()) if isinstance(mode, str) else ()
+
+
+def ignored_note(answers: dict) -> str | None:
+    """One line naming the answers the setup mode ignores, or None when it uses them all."""
+    ignored = ignored_answers(answers)
+    if not ignored:
+        return None
+    names = ", ".join(ignored[:-1]) + (" and " if len(ignored) > 1 else "") + ignored[-1]
+    verb = "are" if len(ignored) > 1 else "is"
+    mode = answers["setup_mode"]
+    return f"setup_mode={mode} {WHY_IGNORED[mode]}: {names} {verb} ignored"
+
+
+def rule_broken(name: str, value: object, ignored: bool = False) -> str | None:
+    """The rule that one answer breaks on its own, or None when it is valid. An ignored answer
+    is held only to what keeps rendering it safe."""
     if isinstance(value, bool):
         return (
             "is a YAML boolean (an unquoted yes, no, true or false in a config file): "
@@ -331,8 +391,9 @@ def rule_broken(name: str, value: object) -> str | None:
         )
     if not isinstance(value, str):
         return f"must be text, not {type(value).__name__}"
+    check = RULES_WHEN_IGNORED.get(name, any_text) if ignored else RULES[name].check
     try:
-        RULES[name].check(plain_text(value))
+        check(plain_text(value))
     except InvalidAnswer as error:
         return error.rule
     return None
@@ -350,10 +411,11 @@ def derived_from(answers: dict, name: str) -> str | None:
 def own_problems(answers: dict) -> dict[str, str]:
     """A problem line per invalid answer; a derived value is blamed on the answer it came from
     (a name with no letters shows up in its slug, but the user typed the name)."""
+    ignored = ignored_answers(answers)
     broken = {
         name: rule
         for name in RULES
-        if name in answers and (rule := rule_broken(name, answers[name]))
+        if name in answers and (rule := rule_broken(name, answers[name], name in ignored))
     }
     problems = {}
     for name, rule in broken.items():
@@ -414,8 +476,11 @@ def unknown(name: str, value: object) -> str:
 
 def review(answers: dict) -> tuple[list[str], list[str]]:
     """All problems and warnings for a set of answers; keys starting with '_' are internal."""
+    ignored = ignored_answers(answers)
     missing = [
-        problem(name, None, "is missing", EXAMPLES[name]) for name in RULES if name not in answers
+        problem(name, None, "is missing", EXAMPLES[name])
+        for name in RULES
+        if name not in answers and name not in ignored
     ]
     strangers = [
         unknown(name, value)
@@ -423,10 +488,11 @@ def review(answers: dict) -> tuple[list[str], list[str]]:
         if name not in RULES and not name.startswith("_")
     ]
     invalid = own_problems(answers)
+    # Rules between answers and warnings concern only the answers the setup mode uses.
     valid = {
         name: answers[name]
         for name in RULES
-        if name in answers and rule_broken(name, answers[name]) is None
+        if name in answers and name not in ignored and rule_broken(name, answers[name]) is None
     }
     problems = missing + strangers + list(invalid.values()) + check_relations(valid)
     return problems, host_warnings(valid)
@@ -467,6 +533,9 @@ def main() -> int:
     forget_rendered_copy()
     answers = template_settings()
     problems, warnings = review(answers)
+    note = ignored_note(answers)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not problems:

@@ -8,6 +8,9 @@ from pathlib import Path
 TEMPLATE_FILE = Path(__file__).resolve().parents[1] / "cookiecutter.json"
 # The answers with a fixed set of values, as the template defines them.
 CHOICES = json.loads(TEMPLATE_FILE.read_text(encoding="utf-8"))["_choices"]
+# The combinations are of whole projects with their CI/CD, the default setup mode; the other
+# modes leave parts of such a project out (tests/test_setup_modes.py).
+PROJECT_CHOICES = {name: values for name, values in CHOICES.items() if name != "setup_mode"}
 
 # Pairs of answers whose values change the same generated files.
 INTERACTING = [
@@ -42,7 +45,7 @@ def required_pairs() -> set[tuple[tuple[str, str], tuple[str, str]]]:
     return {
         ((first, a), (second, b))
         for first, second in INTERACTING
-        for a, b in product(CHOICES[first], CHOICES[second])
+        for a, b in product(PROJECT_CHOICES[first], PROJECT_CHOICES[second])
     }
 
 
@@ -55,7 +58,10 @@ def pairs_of(combination: dict) -> set:
 
 def supported_combinations() -> list[dict]:
     """A small, deterministic set of choice combinations covering every required pair."""
-    candidates = [dict(zip(CHOICES, values, strict=True)) for values in product(*CHOICES.values())]
+    candidates = [
+        dict(zip(PROJECT_CHOICES, values, strict=True))
+        for values in product(*PROJECT_CHOICES.values())
+    ]
     uncovered, chosen = required_pairs(), []
     while uncovered:
         best = max(candidates, key=lambda candidate: len(pairs_of(candidate) & uncovered))

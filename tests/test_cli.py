@@ -429,8 +429,13 @@ def test_answers_with_a_fixed_set_of_values_are_asked_as_menus(mlops_stack, tmp_
         name: sorted(values, key=lambda value: value != defaults[name])
         for name, values in CHOICES.items()
     }
+    assert asked["setup_mode"] == ["project_and_cicd", "project_only", "cicd_only"]
     answers = record(tmp_path / "out" / "my-mlops-project")["context"]["cookiecutter"]
     assert (answers["cloud"], answers["include_monitoring"]) == ("gcp", "no")
+    # The last choice of each menu: cicd_only, the repository's CI/CD and its guide alone.
+    assert answers["setup_mode"] == "cicd_only"
+    made = sorted(path.name for path in (tmp_path / "out" / "my-mlops-project").iterdir())
+    assert made == [".cruft.json", ".gitlab-ci.yml", "docs", "scripts"]
 
 
 def make_directory(path: Path, files: dict[str, str], repository: bool) -> None:

@@ -148,6 +148,8 @@ INVALID_ANSWER_SETS = [
     Refused("monitoring-maybe", {"include_monitoring": "maybe"}, "include_monitoring"),
     Refused("monitoring-capitalised", {"include_monitoring": "Yes"}, "include_monitoring"),
     Refused("serving-maybe", {"include_serving": "maybe"}, "include_serving"),
+    Refused("setup-mode-unknown", {"setup_mode": "monorepo"}, "setup_mode"),
+    Refused("setup-mode-hyphenated", {"setup_mode": "project-only"}, "setup_mode"),
     # Template syntax, and names the template does not ask for.
     Refused("value-runs-code", {"description": MAKES_A_FOLDER}, "description", False, RENDERS),
     Refused("value-raw-block", {"project_name": "{% raw %}"}, "project_name"),
@@ -164,6 +166,7 @@ INVALID_ANSWER_SETS = [
     Refused("config-group-zero-width", {"model_read_group": "\u200b"}, "model_read_group", True),
     Refused("config-monitoring-maybe", {"include_monitoring": "maybe"}, "include_monitoring", True),
     Refused("config-serving-off", {"include_serving": "off"}, "include_serving", True),
+    Refused("config-setup-mode-capitalised", {"setup_mode": "CICD_ONLY"}, "setup_mode", True),
     Refused("config-nul-character", {"author_name": "nul\x00"}, "author_name", True),
     Refused("config-branch-number", {"release_branch": 1.10}, "release_branch", True, NUMBERS),
     Refused(
