@@ -187,6 +187,13 @@ class Scratch:
     tmp: Path
     work: Path
 
+    @classmethod
+    def made_in(cls, parent: Path) -> "Scratch":
+        folders = cls(parent / "home", parent / "tmp", parent / "work")
+        for folder in (folders.home, folders.tmp, folders.work):
+            folder.mkdir()
+        return folders
+
     @property
     def env(self) -> dict:
         return {
@@ -211,10 +218,7 @@ class Scratch:
 
 @pytest.fixture
 def scratch(tmp_path) -> Scratch:
-    folders = Scratch(tmp_path / "home", tmp_path / "tmp", tmp_path / "work")
-    for folder in (folders.home, folders.tmp, folders.work):
-        folder.mkdir()
-    return folders
+    return Scratch.made_in(tmp_path)
 
 
 ENTRY_POINTS = {

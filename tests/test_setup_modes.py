@@ -188,10 +188,7 @@ def test_the_notes_name_what_each_mode_ignores():
 
 @pytest.fixture
 def scratch(tmp_path) -> Scratch:
-    folders = Scratch(tmp_path / "home", tmp_path / "tmp", tmp_path / "work")
-    for folder in (folders.home, folders.tmp, folders.work):
-        folder.mkdir()
-    return folders
+    return Scratch.made_in(tmp_path)
 
 
 def run(entry_point: str, template: Path, scratch: Scratch, answers: dict):
