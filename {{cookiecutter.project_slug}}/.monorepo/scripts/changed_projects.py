@@ -85,7 +85,7 @@ def selected(projects: list[Project], changed: list[str] | None) -> list[Project
 
 
 def git(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], capture_output=True, text=True)
+    return subprocess.run(["git", *args], check=False, capture_output=True, text=True)
 
 
 def tracked_files() -> list[str]:
