@@ -103,7 +103,8 @@ def test_two_folders_with_one_variable_prefix_are_refused_naming_both():
     with pytest.raises(selection.SelectionError) as refused:
         selection.projects_in(["a/churn/databricks.yml", "b/churn/databricks.yml"])
     assert str(refused.value) == (
-        "the projects a/churn and b/churn share the variable prefix CHURN: rename one of the folders"
+        "the projects a/churn and b/churn share the variable prefix CHURN: "
+        "rename one of the folders"
     )
 
 
