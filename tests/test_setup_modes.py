@@ -12,6 +12,7 @@ import pytest
 from combinations import CHOICES
 from conftest import bake, full_answers
 from test_bake import LEFTOVER_JINJA
+from test_changed_projects import selection
 from test_cicd import CI_FILES, CI_ROOTS
 from test_invalid_answers import ENTRY_POINTS, Scratch
 
@@ -107,6 +108,13 @@ def test_project_only_takes_a_ci_platform_outside_the_choices(rendered):
     assert rendered(setup_mode="project_only", cicd_platform="jenkins") == rendered(
         setup_mode="project_only"
     )
+
+
+def test_project_only_names_the_variables_the_monorepo_ci_reads(rendered):
+    guide = rendered(setup_mode="project_only", project_name="Fraud Detection")[SETUP_GUIDE]
+    key = selection.Project("fraud-detection").key
+    for stage in ("CI", "STAGING", "PROD"):
+        assert f"`{key}_DATABRICKS_{stage}_CLIENT_ID`" in guide
 
 
 # --- cicd_only ------------------------------------------------------------------------------------
