@@ -87,7 +87,7 @@ def unused_paths() -> dict[str, tuple[bool, list[str]]]:
         "CI/CD is not on Azure DevOps": (ANSWERS["cicd_platform"] != "azure_devops", [".azure"]),
         "CI/CD is not on GitLab": (
             ANSWERS["cicd_platform"] != "gitlab",
-            [".gitlab-ci.yml", ".gitlab"],
+            [".gitlab-ci.yml", ".gitlab", "scripts/gitlab_child_pipeline.py"],
         ),
     }
 
