@@ -130,7 +130,9 @@ def test_cicd_only_is_the_monorepo_ci_files_and_their_guide(rendered, platform):
     shared = {".github/dependabot.yml", "scripts/install-databricks-cli.sh"} & set(cicd)
     assert {path: whole[path] for path in shared} == {path: cicd[path] for path in shared}
     pipelines = set(CI_FILES[platform]) - shared
-    assert all("scripts/changed_projects.py" in cicd[path] for path in pipelines)
+    # Each pipeline starts by selecting the changed projects (GitLab's writes a child pipeline).
+    selects = ("scripts/changed_projects.py", "scripts/gitlab_child_pipeline.py")
+    assert all(any(script in cicd[path] for script in selects) for path in pipelines)
     assert "# CI/CD setup for a repository of ML projects" in cicd[SETUP_GUIDE]
 
 
