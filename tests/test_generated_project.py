@@ -19,29 +19,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import bake
+from monorepo import PROJECTS, build_monorepo, git
 
-MONOREPO_ANSWERS = {"setup_mode": "cicd_only", "project_name": "ML Monorepo"}
-PROJECTS = {
-    "default answers": {"project_name": "Fraud Detection"},
-    "no monitoring, no serving, classic compute": {
-        "project_name": "Demand Forecast",
-        "include_monitoring": "no",
-        "include_serving": "no",
-        "compute": "classic",
-    },
-}
+MONOREPO_ANSWERS = {"project_name": "ML Monorepo"}
 
 
 def run(command: list[str], cwd: Path, **options) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, **options)
-
-
-def git(repository: Path, *args: str) -> str:
-    identity = ["-c", "user.name=CI", "-c", "user.email=ci@example.com"]
-    result = run(["git", *identity, *args], repository)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def pip(*args: str) -> None:
@@ -50,19 +34,7 @@ def pip(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def monorepo(tmp_path_factory) -> Path:
-    root = bake(tmp_path_factory.mktemp("monorepo"), MONOREPO_ANSWERS)
-    git(root, "init", "-qb", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "CI/CD")
-    for answers in PROJECTS.values():
-        project = bake(root, {"setup_mode": "project_only", **answers})
-        git(root, "add", "-A")
-        git(root, "commit", "-qm", f"Add {project.name}")
-    return root
-
-
-def project_in(monorepo: Path, answers: dict) -> Path:
-    return monorepo / answers["project_name"].lower().replace(" ", "-")
+    return build_monorepo(tmp_path_factory.mktemp("monorepo"), MONOREPO_ANSWERS)
 
 
 def test_the_ci_selects_both_projects_of_the_monorepo(monorepo):
@@ -74,9 +46,9 @@ def test_the_ci_selects_both_projects_of_the_monorepo(monorepo):
     ]
 
 
-@pytest.mark.parametrize("answers", PROJECTS.values(), ids=PROJECTS.keys())
-def test_the_generated_test_suite_and_pipeline_pass_in_the_monorepo(monorepo, answers):
-    project = project_in(monorepo, answers)
+@pytest.mark.parametrize("folder", PROJECTS)
+def test_the_generated_test_suite_and_pipeline_pass_in_the_monorepo(monorepo, folder):
+    project = monorepo / folder
     package = project.name.replace("-", "_")
     pip("install", "--no-deps", "--no-build-isolation", "--editable", str(project))
     try:

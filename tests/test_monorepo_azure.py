@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import bake, full_answers
+from conftest import full_answers
+from monorepo import PROJECTS, build_monorepo, git
 from test_cicd import (
     BIN,
     EXPECTED_STAGES,
@@ -26,15 +27,6 @@ from test_cicd import (
 ANSWERS = {"setup_mode": "cicd_only", "cicd_platform": "azure_devops"}
 PIPELINES = "devops-pipelines"
 PIPELINE_FILES = ["deploy-prod.yml", "deploy-staging.yml", "request-checks.yml"]
-PROJECTS = {
-    "fraud-detection": {"project_name": "Fraud Detection"},
-    "demand-forecast": {
-        "project_name": "Demand Forecast",
-        "compute": "classic",
-        "include_monitoring": "no",
-        "include_serving": "no",
-    },
-}
 MATRIX = "$[ dependencies.Discover.outputs['select.projects'] ]"
 ANY_PROJECT = "and(succeeded(), ne(dependencies.Discover.outputs['select.projects'], '{}'))"
 SET_PROJECTS = "##vso[task.setvariable variable=projects;isOutput=true]"
@@ -47,14 +39,6 @@ ROLES = {
 ACTS_AS = {"request checks": "CI", "staging deploy": "STAGING", "prod deploy": "PROD"}
 RUN_AS = {"staging": "STAGING", "prod": "PROD"}
 ENVIRONMENT = {"request checks": "test", "staging deploy": "staging", "prod deploy": "prod"}
-IDENTITY = ["-c", "user.name=Tests", "-c", "user.email=tests@example.com"]
-
-
-def git(repository: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", *IDENTITY, *args], cwd=repository, capture_output=True, text=True, check=True
-    )
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +49,7 @@ def answer() -> dict:
 @pytest.fixture(scope="module")
 def monorepo(tmp_path_factory) -> Path:
     """The CI/CD bake with two projects baked into it, committed on the default branch."""
-    root = bake(tmp_path_factory.mktemp("monorepo"), ANSWERS)
-    for answers in PROJECTS.values():
-        bake(root, {"setup_mode": "project_only", **answers})
-    git(root, "init", "--quiet", "-b", full_answers(ANSWERS)["default_branch"])
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "-m", "Two projects")
-    return root
+    return build_monorepo(tmp_path_factory.mktemp("monorepo"), ANSWERS)
 
 
 @pytest.fixture(scope="module")

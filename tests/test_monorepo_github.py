@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import bake
+from monorepo import build_monorepo, git
 from test_cicd import (
     BIN,
     CLIENT_ID_VARIABLE,
@@ -27,6 +27,7 @@ from test_cicd import (
     github_workflows,
     pinned_cli_version,
     run,
+    zizmor_findings,
 )
 
 PLATFORMS = ["github_actions", "github_enterprise"]
@@ -35,7 +36,6 @@ ANSWERS = {"default_branch": DEFAULT_BRANCH, "release_branch": RELEASE_BRANCH}
 FRAUD = {"path": "fraud-detection", "name": "fraud-detection", "key": "FRAUD_DETECTION"}
 DEMAND = {"path": "demand-forecast", "name": "demand-forecast", "key": "DEMAND_FORECAST"}
 PROJECTS = [FRAUD, DEMAND]
-IDENTITY = ["-c", "user.name=Monorepo Tests", "-c", "user.email=tests@example.com"]
 MATRIX = "${{ fromJSON(needs.discover.outputs.projects) }}"
 # What each workflow compares the change with: the pull request's base, the commit before a push.
 DISCOVERY_BASE = {
@@ -48,36 +48,11 @@ PROJECT_VARIABLE = re.compile(r"\$\{\{ vars\[format\('\{0\}_(\w+)', matrix\.proj
 ENV_REFERENCE = re.compile(r"\$\{\{ env\.(\w+) \}\}")
 
 
-def git(repository: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *IDENTITY, *args], cwd=repository, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
 @pytest.fixture(scope="module", params=PLATFORMS)
 def monorepo(request, tmp_path_factory) -> Path:
     """A cicd_only bake with a serverless and a classic project baked into it, committed."""
     platform = request.param
-    root = bake(
-        tmp_path_factory.mktemp(platform),
-        {"setup_mode": "cicd_only", "cicd_platform": platform, **ANSWERS},
-    )
-    bake(root, {"setup_mode": "project_only", "project_name": "Fraud Detection", **ANSWERS})
-    bake(
-        root,
-        {
-            "setup_mode": "project_only",
-            "project_name": "Demand Forecast",
-            "compute": "classic",
-            "include_monitoring": "no",
-            "include_serving": "no",
-            **ANSWERS,
-        },
-    )
-    git(root, "init", "--quiet", "-b", DEFAULT_BRANCH)
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "-m", "CI/CD and two projects")
-    return root
+    return build_monorepo(tmp_path_factory.mktemp(platform), {"cicd_platform": platform, **ANSWERS})
 
 
 def platform_of(monorepo: Path) -> str:
@@ -152,13 +127,7 @@ def test_workflows_pass_yamllint(monorepo):
 
 
 def test_zizmor_reports_no_findings(monorepo):
-    result = run(
-        [BIN / "zizmor", "--offline", "--no-config", "--no-ignores", "--no-progress"]
-        + ["--format", "json", ".github"],
-        cwd=monorepo,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(result.stdout) == []
+    assert zizmor_findings(monorepo) == []
 
 
 def test_actions_are_pinned_to_commits_with_their_version(monorepo):

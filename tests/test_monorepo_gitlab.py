@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import bake
+from monorepo import build_monorepo, git
 from test_cicd import BIN, COMMAND, EXPECTED_STAGES, YAMLLINT_CONFIG, run
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
@@ -24,7 +24,6 @@ PROJECTS = {"fraud-detection": "FRAUD_DETECTION", "demand-forecast": "DEMAND_FOR
 NO_BASE = "0" * 40
 CHILD = "child-pipeline.yml"
 NO_PROJECT_JOB = "no-project-changed"
-IDENTITY = ["-c", "user.name=Tests", "-c", "user.email=tests@example.com"]
 # The events the parent's workflow accepts, as GitLab's variables, and the stage each runs.
 EVENTS = {
     "merge request": {
@@ -64,43 +63,19 @@ def gitlab_ci_local() -> Path:
     return path
 
 
-def git(repo: Path, *args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
-    return result.stdout.strip()
-
-
 def commit_all(repo: Path, message: str) -> str:
     git(repo, "add", "--all")
-    git(repo, *IDENTITY, "commit", "--quiet", "-m", message)
+    git(repo, "commit", "--quiet", "-m", message)
     return git(repo, "rev-parse", "HEAD")
 
 
 @pytest.fixture(scope="module")
 def monorepo(tmp_path_factory) -> Path:
     """The CI/CD and two projects, committed on the default branch."""
-    repo = bake(
+    return build_monorepo(
         tmp_path_factory.mktemp("monorepo"),
-        {
-            "setup_mode": "cicd_only",
-            "cicd_platform": "gitlab",
-            "default_branch": DEFAULT,
-            "release_branch": RELEASE,
-        },
+        {"cicd_platform": "gitlab", "default_branch": DEFAULT, "release_branch": RELEASE},
     )
-    bake(repo, {"setup_mode": "project_only", "project_name": "Fraud Detection"})
-    bake(
-        repo,
-        {
-            "setup_mode": "project_only",
-            "project_name": "Demand Forecast",
-            "compute": "classic",
-            "include_monitoring": "no",
-            "include_serving": "no",
-        },
-    )
-    git(repo, "init", "--quiet", "-b", DEFAULT)
-    commit_all(repo, "CI/CD and two projects")
-    return repo
 
 
 @pytest.fixture

@@ -127,14 +127,16 @@ def as_azure_matrix(projects: list[Project]) -> str:
 FORMATS = {"json": as_json, "azure-matrix": as_azure_matrix}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, formats: dict = FORMATS) -> int:
+    """Print the selected projects in one of `formats` (the first is the default), or one line
+    saying why they cannot be told apart."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--base",
         default="",
         help="the commit the change starts from; empty or all zeros selects every project",
     )
-    parser.add_argument("--format", choices=FORMATS, default="json")
+    parser.add_argument("--format", choices=formats, default=next(iter(formats)))
     args = parser.parse_args(argv)
     try:
         projects = selected(projects_in(tracked_files()), changed_files(args.base))
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     names = ", ".join(project.path for project in projects) or "none"
     print(f"projects to check: {names}", file=sys.stderr)
-    print(FORMATS[args.format](projects))
+    print(formats[args.format](projects))
     return 0
 
 

@@ -10,18 +10,11 @@ selects no project gets one job that says so: a pipeline needs at least one job.
 The output is JSON, which is YAML. Standard library only: it runs before anything is installed.
 """
 
-import argparse
 import json
 import sys
 
-from changed_projects import (
-    Project,
-    SelectionError,
-    changed_files,
-    projects_in,
-    selected,
-    tracked_files,
-)
+import changed_projects
+from changed_projects import Project
 
 TEMPLATES = ".gitlab/project-jobs.yml"
 NO_PROJECT_JOB = "no-project-changed"
@@ -70,23 +63,12 @@ def child_pipeline(projects: list[Project]) -> dict:
     return {"include": [{"local": TEMPLATES}], **jobs}
 
 
+def as_child_pipeline(projects: list[Project]) -> str:
+    return json.dumps(child_pipeline(projects), indent=2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--base",
-        default="",
-        help="the commit the change starts from; empty or all zeros selects every project",
-    )
-    args = parser.parse_args(argv)
-    try:
-        projects = selected(projects_in(tracked_files()), changed_files(args.base))
-    except SelectionError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    names = ", ".join(project.path for project in projects) or "none"
-    print(f"projects to check: {names}", file=sys.stderr)
-    print(json.dumps(child_pipeline(projects), indent=2))
-    return 0
+    return changed_projects.main(argv, {"gitlab-child-pipeline": as_child_pipeline})
 
 
 if __name__ == "__main__":
