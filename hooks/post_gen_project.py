@@ -128,11 +128,12 @@ def next_steps() -> str:
     slug = ANSWERS["project_slug"]
     if MODE == "cicd_only":
         return f"""
-Created {slug}/, the CI/CD of a repository. Next steps:
+Created {slug}/, the CI/CD of a repository of ML projects. Next steps:
   cd {slug}
   git init -b {ANSWERS["default_branch"]} && git add -A && git commit -m "CI/CD"
-Then read docs/ci-cd-setup.md to connect CI/CD and your Databricks workspaces, and add projects
-with setup_mode=project_only.
+  mlops-stack new <template> --no-input setup_mode=project_only project_name="<a project>"
+Every folder with a databricks.yml is a project the CI/CD checks and deploys when it changes.
+Then read docs/ci-cd-setup.md to connect CI/CD and your Databricks workspaces.
 """
     if MODE == "project_only":
         return f"""
