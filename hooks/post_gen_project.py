@@ -84,7 +84,10 @@ def unused_paths() -> dict[str, tuple[bool, list[str]]]:
             ANSWERS["cicd_platform"] == "github_actions",
             ["scripts/install-databricks-cli.sh"],
         ),
-        "CI/CD is not on Azure DevOps": (ANSWERS["cicd_platform"] != "azure_devops", [".azure"]),
+        "CI/CD is not on Azure DevOps": (
+            ANSWERS["cicd_platform"] != "azure_devops",
+            [".azure", "scripts/azure_last_deployment.py"],
+        ),
         "CI/CD is not on GitLab": (
             ANSWERS["cicd_platform"] != "gitlab",
             [".gitlab-ci.yml", ".gitlab", "scripts/gitlab_child_pipeline.py"],

@@ -7,7 +7,10 @@ import os
 import re
 import shutil
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 from conftest import full_answers
@@ -99,6 +102,7 @@ def test_only_the_azure_files_are_made(monorepo):
         *(f".azure/{PIPELINES}/{name}" for name in PIPELINE_FILES),
         "scripts/install-databricks-cli.sh",
         "scripts/changed_projects.py",
+        "scripts/azure_last_deployment.py",
     }
 
 
@@ -404,12 +408,153 @@ def test_a_shallow_checkout_checks_every_project(pipelines, pull_request, tmp_pa
     assert matrix_of(result) == legs("demand-forecast", "fraud-detection")
 
 
-@pytest.mark.parametrize("name", ["deploy-staging.yml", "deploy-prod.yml"])
-def test_a_push_deploys_every_project(pipelines, pull_request, name):
-    """Azure Pipelines names no commit a push starts from: every project is deployed."""
-    clone = pull_request({"fraud-detection/README.md": "changed\n"})
-    result = bash(discovery(pipelines[name]), clone, {})
-    assert matrix_of(result) == legs("demand-forecast", "fraud-detection")
+class BuildsApi:
+    """A stand-in for the Builds API of Azure DevOps, which no test can reach: it answers the
+    one query the deploy pipelines make with a fixed status and body, and records the request."""
+
+    def __init__(self):
+        self.status, self.body, self.requests = 200, {"count": 0, "value": []}, []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                api.requests.append((self.path, self.headers.get("Authorization")))
+                payload = json.dumps(api.body).encode()
+                self.send_response(api.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/org/"
+
+    def last_success(self, commit: str) -> None:
+        run = {"id": 41, "result": "succeeded", "sourceVersion": commit}
+        self.body = {"count": 1, "value": [run]}
+
+
+@pytest.fixture
+def builds_api():
+    api = BuildsApi()
+    yield api
+    api.server.shutdown()
+
+
+@pytest.fixture
+def pushed(monorepo, tmp_path):
+    """A clone of the repository at a push of one commit: (the clone, the commit before it)."""
+
+    def make(changes: dict[str, str]) -> tuple[Path, str]:
+        clone = tmp_path / "pushed"
+        subprocess.run(["git", "clone", "--quiet", str(monorepo), str(clone)], check=True)
+        before = git(clone, "rev-parse", "HEAD").strip()
+        for path, text in changes.items():
+            (clone / path).parent.mkdir(parents=True, exist_ok=True)
+            with (clone / path).open("a", encoding="utf-8") as file:
+                file.write(text)
+        git(clone, "add", "--all")
+        git(clone, "commit", "--quiet", "-m", "The push")
+        return clone, before
+
+    return make
+
+
+def deploy_selection(
+    pipeline: dict, clone: Path, api: BuildsApi, **agent: str
+) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """Run the deploy pipeline's two discovery steps as the agent does: the first sets
+    LAST_DEPLOYED_COMMIT, which the agent hands to the second as an environment variable."""
+    steps = job_named(pipeline, "Discover")["steps"]
+    (find,) = [step for step in steps if "azure_last_deployment" in step.get("bash", "")]
+    assert find["env"] == {"SYSTEM_ACCESSTOKEN": "$(System.AccessToken)"}
+    env = {
+        "SYSTEM_COLLECTIONURI": api.url,
+        "SYSTEM_TEAMPROJECTID": "project-id",
+        "SYSTEM_DEFINITIONID": "7",
+        "BUILD_SOURCEBRANCH": "refs/heads/main",
+        "SYSTEM_ACCESSTOKEN": "job-token",
+        **agent,
+    }
+    env = {name: value for name, value in env.items() if value}
+    found = bash(find["bash"], clone, env)
+    assert found.returncode == 0, found.stderr
+    (line,) = found.stdout.splitlines()
+    prefix = "##vso[task.setvariable variable=LAST_DEPLOYED_COMMIT]"
+    assert line.startswith(prefix), line
+    selected = bash(discovery(pipeline), clone, {"LAST_DEPLOYED_COMMIT": line.removeprefix(prefix)})
+    return found, selected
+
+
+DEPLOY_PIPELINES = pytest.mark.parametrize("name", ["deploy-staging.yml", "deploy-prod.yml"])
+
+
+@DEPLOY_PIPELINES
+def test_a_push_deploys_the_projects_changed_since_the_last_successful_run(
+    pipelines, pushed, builds_api, name
+):
+    clone, before = pushed({"fraud-detection/README.md": "changed\n"})
+    builds_api.last_success(before)
+    found, selected = deploy_selection(pipelines[name], clone, builds_api)
+    assert matrix_of(selected) == legs("fraud-detection")
+    assert found.stderr == f"last successful run deployed {before}\n"
+    [(path, authorization)] = builds_api.requests
+    assert authorization == "Bearer job-token"
+    assert path.startswith("/org/project-id/_apis/build/builds?")
+    query = dict(parse_qsl(path.split("?", 1)[1]))
+    assert query == {
+        "definitions": "7",
+        "branchName": "refs/heads/main",
+        "statusFilter": "completed",
+        "resultFilter": "succeeded",
+        "queryOrder": "finishTimeDescending",
+        "$top": "1",
+        "api-version": "7.1",
+    }
+
+
+@DEPLOY_PIPELINES
+def test_changes_since_a_failed_run_are_deployed_again(pipelines, pushed, builds_api, name):
+    """The run of a push to demand-forecast failed; the next push changes fraud-detection: the
+    last successful run is older than both, and both projects are deployed."""
+    clone, before = pushed({"demand-forecast/README.md": "changed\n"})
+    (clone / "fraud-detection/README.md").write_text("changed\n", encoding="utf-8")
+    git(clone, "commit", "--quiet", "--all", "-m", "The next push")
+    builds_api.last_success(before)
+    _, selected = deploy_selection(pipelines[name], clone, builds_api)
+    assert matrix_of(selected) == legs("demand-forecast", "fraud-detection")
+
+
+UNKNOWN_LAST_DEPLOYMENT = {
+    "the pipeline's first run": (200, {"count": 0, "value": []}, {}, "no successful run yet"),
+    "a token that may not read builds": (401, {"message": "denied"}, {}, "HTTP Error 401"),
+    "a run of a commit the clone lacks": (
+        200,
+        {"value": [{"sourceVersion": "1" * 40}]},
+        {},
+        "cannot compare with 1111111",
+    ),
+    "a run that names no commit": (200, {"value": [{"id": 3}]}, {}, "names no commit"),
+    "the token not mapped": (200, {}, {"SYSTEM_ACCESSTOKEN": ""}, "SYSTEM_ACCESSTOKEN not set"),
+}
+
+
+@DEPLOY_PIPELINES
+@pytest.mark.parametrize("case", UNKNOWN_LAST_DEPLOYMENT)
+def test_a_push_whose_last_deployment_is_unknown_deploys_every_project(
+    pipelines, pushed, builds_api, name, case
+):
+    status, body, agent, note = UNKNOWN_LAST_DEPLOYMENT[case]
+    builds_api.status, builds_api.body = status, body
+    clone, _ = pushed({"fraud-detection/README.md": "changed\n"})
+    found, selected = deploy_selection(pipelines[name], clone, builds_api, **agent)
+    assert matrix_of(selected) == legs("demand-forecast", "fraud-detection")
+    assert note in found.stderr + selected.stderr
+    assert "job-token" not in found.stdout + found.stderr
 
 
 def test_a_repository_without_projects_selects_none(pipelines, monorepo, tmp_path):

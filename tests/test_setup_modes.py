@@ -24,7 +24,7 @@ DESCRIBE_THE_CI = {"README.md", SETUP_GUIDE}
 MONOREPO_ONLY_FILES = {
     "github_actions": {"scripts/changed_projects.py"},
     "github_enterprise": {"scripts/changed_projects.py"},
-    "azure_devops": {"scripts/changed_projects.py"},
+    "azure_devops": {"scripts/changed_projects.py", "scripts/azure_last_deployment.py"},
     "gitlab": {
         "scripts/changed_projects.py",
         "scripts/gitlab_child_pipeline.py",
