@@ -6,6 +6,11 @@ INSTALLED := $(VENV)/.installed
 DEMO_DIR := build/demo
 # The Databricks CLI and its fake workspace, built from Go sources once per CLI version.
 DATABRICKS_TOOLS := .cache/databricks-tools
+# gitlab-ci-local (npm) lists the jobs GitLab would run from the generated pipelines, in the tests.
+# 4.74 and later do not start on Node 20.
+GITLAB_CI_LOCAL_VERSION := 4.73.0
+GITLAB_CI_LOCAL_DIR := .cache/gitlab-ci-local/$(GITLAB_CI_LOCAL_VERSION)
+GITLAB_CI_LOCAL := $(GITLAB_CI_LOCAL_DIR)/node_modules/.bin/gitlab-ci-local
 # The generated project is linted by the tests, after baking.
 LINTED := hooks mlops_stack scripts tests
 
@@ -17,12 +22,17 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
-install: $(INSTALLED)
+# Installed once per version, when missing.
+$(GITLAB_CI_LOCAL):
+	npm install --prefix $(GITLAB_CI_LOCAL_DIR) --no-save --no-audit --no-fund \
+		gitlab-ci-local@$(GITLAB_CI_LOCAL_VERSION)
+
+install: $(INSTALLED) $(GITLAB_CI_LOCAL)
 
 databricks-tools:
 	scripts/build-databricks-tools.sh $(DATABRICKS_TOOLS) >/dev/null
 
-test: $(INSTALLED) databricks-tools
+test: $(INSTALLED) $(GITLAB_CI_LOCAL) databricks-tools
 	$(BIN)/python scripts/fetch_delta_jars.py
 	$(BIN)/python -m pytest -n auto
 

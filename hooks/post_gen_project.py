@@ -16,8 +16,10 @@ MONITORING = ANSWERS["include_monitoring"] == "yes"
 SERVING = ANSWERS["include_serving"] == "yes"
 MODE = ANSWERS["setup_mode"]
 # The repository's CI/CD: project_only leaves these out, cicd_only keeps only them and the guide.
-CICD_FILES = [".github", ".azure", ".gitlab-ci.yml", "scripts"]
+CICD_FILES = [".github", ".azure", ".gitlab", ".gitlab-ci.yml", "scripts"]
 SETUP_GUIDE = "docs/ci-cd-setup.md"
+# The CI/CD of a repository of many projects (cicd_only): its files replace the single project's.
+MONOREPO_CI = Path(".monorepo")
 
 
 def everything_but(kept: list[str], folder: Path = Path(".")) -> list[str]:
@@ -33,59 +35,64 @@ def everything_but(kept: list[str], folder: Path = Path(".")) -> list[str]:
     return paths
 
 
-# Paths (relative to the project root) to delete, keyed by a description of when they are unused.
-UNUSED_PATHS = {
-    "the repository's CI/CD comes from elsewhere (setup_mode project_only)": (
-        MODE == "project_only",
-        CICD_FILES,
-    ),
-    "only the repository's CI/CD is made (setup_mode cicd_only)": (
-        MODE == "cicd_only",
-        everything_but([*CICD_FILES, SETUP_GUIDE]) if MODE == "cicd_only" else [],
-    ),
-    "monitoring is off": (
-        not MONITORING,
-        [
-            f"{PACKAGE_DIR}/monitoring.py",
-            f"{PACKAGE_DIR}/monitoring_report.py",
-            f"{PACKAGE_DIR}/monitor_specs.py",
-            f"{PACKAGE_DIR}/platform/monitors.py",
-            f"{PACKAGE_DIR}/inference_requests.py",
-            "tests/test_monitoring.py",
-            "tests/test_monitoring_report.py",
-            "tests/test_monitor_specs.py",
-            "tests/test_inference_requests.py",
-            "resources/monitoring.yml",
-        ],
-    ),
-    "serving is off": (
-        not SERVING,
-        [
-            f"{PACKAGE_DIR}/serving.py",
-            f"{PACKAGE_DIR}/platform/endpoints.py",
-            "tests/test_serving_spec.py",
-            f"{PACKAGE_DIR}/platform/local_serving.py",
-            f"{PACKAGE_DIR}/platform/inference_log.py",
-            f"{PACKAGE_DIR}/platform/serving_benchmark.py",
-            "tests/test_local_serving.py",
-            f"{PACKAGE_DIR}/inference_requests.py",
-            "tests/test_inference_requests.py",
-        ],
-    ),
-    "CI/CD is not on GitHub": (
-        ANSWERS["cicd_platform"] not in ("github_actions", "github_enterprise"),
-        [".github"],
-    ),
-    "CI/CD is on github.com (the CLI comes from databricks/setup-cli)": (
-        ANSWERS["cicd_platform"] == "github_actions",
-        ["scripts"],
-    ),
-    "CI/CD is not on Azure DevOps": (ANSWERS["cicd_platform"] != "azure_devops", [".azure"]),
-    "CI/CD is not on GitLab": (
-        ANSWERS["cicd_platform"] != "gitlab",
-        [".gitlab-ci.yml"],
-    ),
-}
+def unused_paths() -> dict[str, tuple[bool, list[str]]]:
+    """Paths (relative to the project root) to delete, keyed by a description of when they are
+    unused."""
+    return {
+        "the repository's CI/CD comes from elsewhere (setup_mode project_only)": (
+            MODE == "project_only",
+            CICD_FILES,
+        ),
+        "only the repository's CI/CD is made (setup_mode cicd_only)": (
+            MODE == "cicd_only",
+            everything_but([*CICD_FILES, SETUP_GUIDE]) if MODE == "cicd_only" else [],
+        ),
+        "monitoring is off": (
+            not MONITORING,
+            [
+                f"{PACKAGE_DIR}/monitoring.py",
+                f"{PACKAGE_DIR}/monitoring_report.py",
+                f"{PACKAGE_DIR}/monitor_specs.py",
+                f"{PACKAGE_DIR}/platform/monitors.py",
+                f"{PACKAGE_DIR}/inference_requests.py",
+                "tests/test_monitoring.py",
+                "tests/test_monitoring_report.py",
+                "tests/test_monitor_specs.py",
+                "tests/test_inference_requests.py",
+                "resources/monitoring.yml",
+            ],
+        ),
+        "serving is off": (
+            not SERVING,
+            [
+                f"{PACKAGE_DIR}/serving.py",
+                f"{PACKAGE_DIR}/platform/endpoints.py",
+                "tests/test_serving_spec.py",
+                f"{PACKAGE_DIR}/platform/local_serving.py",
+                f"{PACKAGE_DIR}/platform/inference_log.py",
+                f"{PACKAGE_DIR}/platform/serving_benchmark.py",
+                "tests/test_local_serving.py",
+                f"{PACKAGE_DIR}/inference_requests.py",
+                "tests/test_inference_requests.py",
+            ],
+        ),
+        "CI/CD is not on GitHub": (
+            ANSWERS["cicd_platform"] not in ("github_actions", "github_enterprise"),
+            [".github"],
+        ),
+        "CI/CD is on github.com (the CLI comes from databricks/setup-cli)": (
+            ANSWERS["cicd_platform"] == "github_actions",
+            ["scripts/install-databricks-cli.sh"],
+        ),
+        "CI/CD is not on Azure DevOps": (
+            ANSWERS["cicd_platform"] != "azure_devops",
+            [".azure", "scripts/azure_last_deployment.py"],
+        ),
+        "CI/CD is not on GitLab": (
+            ANSWERS["cicd_platform"] != "gitlab",
+            [".gitlab-ci.yml", ".gitlab", "scripts/gitlab_child_pipeline.py"],
+        ),
+    }
 
 
 def forget_rendered_copy() -> None:
@@ -97,22 +104,39 @@ def forget_rendered_copy() -> None:
 
 
 def remove(relative_path: str) -> None:
+    """Delete a file or folder, and the folders it leaves empty."""
     path = Path(relative_path)
     if path.is_dir():
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
+    else:
+        return
+    for folder in path.parents[:-1]:
+        if any(folder.iterdir()):
+            break
+        folder.rmdir()
+
+
+def place_monorepo_ci() -> None:
+    """Move each file of the monorepo's CI/CD over the single project's file of the same path."""
+    for source in sorted(path for path in MONOREPO_CI.rglob("*") if path.is_file()):
+        target = source.relative_to(MONOREPO_CI)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source.replace(target)
+    shutil.rmtree(MONOREPO_CI)
 
 
 def next_steps() -> str:
     slug = ANSWERS["project_slug"]
     if MODE == "cicd_only":
         return f"""
-Created {slug}/, the CI/CD of a repository. Next steps:
+Created {slug}/, the CI/CD of a repository of ML projects. Next steps:
   cd {slug}
   git init -b {ANSWERS["default_branch"]} && git add -A && git commit -m "CI/CD"
-Then read docs/ci-cd-setup.md to connect CI/CD and your Databricks workspaces, and add projects
-with setup_mode=project_only.
+  mlops-stack new <template> --no-input setup_mode=project_only project_name="<a project>"
+Every folder with a databricks.yml is a project the CI/CD checks and deploys when it changes.
+Then read docs/ci-cd-setup.md to connect CI/CD and your Databricks workspaces.
 """
     if MODE == "project_only":
         return f"""
@@ -135,7 +159,11 @@ Then read docs/ci-cd-setup.md to connect CI/CD and your Databricks workspaces.
 
 def main() -> None:
     forget_rendered_copy()
-    for unused, paths in UNUSED_PATHS.values():
+    if MODE == "cicd_only":
+        place_monorepo_ci()
+    else:
+        shutil.rmtree(MONOREPO_CI)
+    for unused, paths in unused_paths().values():
         if unused:
             for path in paths:
                 remove(path)

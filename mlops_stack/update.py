@@ -274,7 +274,11 @@ def is_pending_record(pending) -> bool:
 
 
 def pending_path(project_dir: Path) -> Path:
-    return Path(git.git("rev-parse", "--absolute-git-dir", cwd=project_dir)) / PENDING
+    """Where the project's pending update waits. A monorepo's parts (its CI/CD at the root, each
+    project in its folder) share one git directory, so each folder has a file of its own."""
+    git_dir = Path(git.git("rev-parse", "--absolute-git-dir", cwd=project_dir))
+    folder = git.git("rev-parse", "--show-prefix", cwd=project_dir).strip("/")
+    return git_dir / (PENDING if not folder else f"{folder.replace('/', '--')}.{PENDING}")
 
 
 def save_pending(project_dir: Path, target: str, answers: dict, merge: Merge) -> None:

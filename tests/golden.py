@@ -39,6 +39,14 @@ REPRESENTATIVE = {
         "description": 'Predicts fares: "fast" & cheap # not a comment \\ really',
         "schema_name": "taxi",
     },
+    # The CI/CD of a monorepo, which each project_only bake (the default's files without their
+    # CI/CD) joins.
+    "monorepo-ci-github-enterprise": {
+        "setup_mode": "cicd_only",
+        "cicd_platform": "github_enterprise",
+    },
+    "monorepo-ci-azure-devops": {"setup_mode": "cicd_only", "cicd_platform": "azure_devops"},
+    "monorepo-ci-gitlab": {"setup_mode": "cicd_only", "cicd_platform": "gitlab"},
 }
 # The one-answer difference a reviewer most often needs to see whole.
 COMPUTE_DIFF = SNAPSHOT_DIR / "serverless-vs-classic.diff"

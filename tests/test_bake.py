@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from combinations import COMBINATIONS, combination_id
+from conftest import bake
 
 # Jinja that cookiecutter should have consumed. Literal `{{` stays legal where the target platform
 # uses it: GitHub/Azure expressions `${{ ... }}` and Databricks dynamic value references. A `%}`
@@ -83,6 +84,20 @@ def test_data_files_parse(project):
 def test_python_passes_ruff(project, ruff_command):
     result = subprocess.run(
         [sys.executable, "-m", "ruff", *ruff_command, "--no-cache", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("package_name", ["aaa_model", "churn_model", "zzz_model"])
+def test_imports_are_in_order_whatever_the_package_sorts_next_to(tmp_path, package_name):
+    """The tests import the package, then their own modules (conftest, other tests' helpers):
+    a package name sorting before or after those must not change the order ruff expects."""
+    project = bake(tmp_path, {"package_name": package_name})
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "I", "."],
         cwd=project,
         capture_output=True,
         text=True,

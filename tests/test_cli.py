@@ -435,7 +435,7 @@ def test_answers_with_a_fixed_set_of_values_are_asked_as_menus(mlops_stack, tmp_
     # The last choice of each menu: cicd_only, the repository's CI/CD and its guide alone.
     assert answers["setup_mode"] == "cicd_only"
     made = sorted(path.name for path in (tmp_path / "out" / "my-mlops-project").iterdir())
-    assert made == [".cruft.json", ".gitlab-ci.yml", "docs", "scripts"]
+    assert made == [".cruft.json", ".gitlab", ".gitlab-ci.yml", "docs", "scripts"]
 
 
 def make_directory(path: Path, files: dict[str, str], repository: bool) -> None:

@@ -12,6 +12,7 @@ import pytest
 from combinations import CHOICES
 from conftest import bake, full_answers
 from test_bake import LEFTOVER_JINJA
+from test_changed_projects import selection
 from test_cicd import CI_FILES, CI_ROOTS
 from test_invalid_answers import ENTRY_POINTS, Scratch
 
@@ -19,6 +20,17 @@ PLATFORMS = CHOICES["cicd_platform"]
 SETUP_GUIDE = "docs/ci-cd-setup.md"
 # The files of a project_only bake that differ from the default bake: they describe its CI/CD.
 DESCRIBE_THE_CI = {"README.md", SETUP_GUIDE}
+# Files only the CI/CD of a monorepo has: the selection of the changed projects.
+MONOREPO_ONLY_FILES = {
+    "github_actions": {"scripts/changed_projects.py"},
+    "github_enterprise": {"scripts/changed_projects.py"},
+    "azure_devops": {"scripts/changed_projects.py", "scripts/azure_last_deployment.py"},
+    "gitlab": {
+        "scripts/changed_projects.py",
+        "scripts/gitlab_child_pipeline.py",
+        ".gitlab/project-jobs.yml",
+    },
+}
 # Answers cicd_only ignores, each with a value its rule refuses in the other modes.
 PROJECT_ANSWERS_BROKEN = {
     "package_name": "pyspark",
@@ -26,6 +38,9 @@ PROJECT_ANSWERS_BROKEN = {
     "read_user_group": "data 'team'",
     "model_read_group": " users",
     "dev_catalog": "Dev",
+    "databricks_prod_workspace_host": "prod.example.com",
+    "staging_catalog": "Staging",
+    "schema_name": "My Schema",
     "compute": "gpu",
     "include_monitoring": "maybe",
     "include_serving": "sometimes",
@@ -95,22 +110,35 @@ def test_project_only_takes_a_ci_platform_outside_the_choices(rendered):
     )
 
 
+def test_project_only_names_the_variables_the_monorepo_ci_reads(rendered):
+    guide = rendered(setup_mode="project_only", project_name="Fraud Detection")[SETUP_GUIDE]
+    key = selection.Project("fraud-detection").key
+    for stage in ("CI", "STAGING", "PROD"):
+        assert f"`{key}_DATABRICKS_{stage}_CLIENT_ID`" in guide
+
+
 # --- cicd_only ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-def test_cicd_only_is_the_ci_files_and_their_guide(rendered, platform):
+def test_cicd_only_is_the_monorepo_ci_files_and_their_guide(rendered, platform):
     whole = rendered(cicd_platform=platform)
     cicd = rendered(setup_mode="cicd_only", cicd_platform=platform)
-    assert set(cicd) == CI_FILES[platform] | {SETUP_GUIDE}
-    assert {path: whole[path] for path in cicd} == cicd
+    assert set(cicd) == CI_FILES[platform] | MONOREPO_ONLY_FILES[platform] | {SETUP_GUIDE}
     assert not any(path.startswith(("src/", "tests/", "resources/")) for path in cicd)
+    # Dependabot's settings and the CLI's installer serve one project or many alike.
+    shared = {".github/dependabot.yml", "scripts/install-databricks-cli.sh"} & set(cicd)
+    assert {path: whole[path] for path in shared} == {path: cicd[path] for path in shared}
+    pipelines = set(CI_FILES[platform]) - shared
+    # Each pipeline starts by selecting the changed projects (GitLab's writes a child pipeline).
+    selects = ("scripts/changed_projects.py", "scripts/gitlab_child_pipeline.py")
+    assert all(any(script in cicd[path] for script in selects) for path in pipelines)
+    assert "# CI/CD setup for a repository of ML projects" in cicd[SETUP_GUIDE]
 
 
 def test_cicd_only_ignores_the_answers_of_a_project(rendered):
-    # The schema is given: its default derives from package_name, one of the ignored answers.
-    assert rendered(setup_mode="cicd_only", schema_name="fraud", **PROJECT_ANSWERS_BROKEN) == (
-        rendered(setup_mode="cicd_only", schema_name="fraud")
+    assert rendered(setup_mode="cicd_only", **PROJECT_ANSWERS_BROKEN) == (
+        rendered(setup_mode="cicd_only")
     )
 
 
@@ -132,9 +160,9 @@ def test_the_default_mode_checks_every_answer():
 
 
 def test_cicd_only_checks_only_the_answers_of_the_ci():
-    broken = {**PROJECT_ANSWERS_BROKEN, "cicd_platform": "jenkins", "test_catalog": "Test"}
+    broken = {**PROJECT_ANSWERS_BROKEN, "cicd_platform": "jenkins", "release_branch": "a..b"}
     problems, warnings = rules.review(answers(setup_mode="cicd_only", **broken))
-    assert named(problems) == {"cicd_platform", "test_catalog"}
+    assert named(problems) == {"cicd_platform", "release_branch"}
     assert warnings == []
 
 

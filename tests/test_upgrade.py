@@ -689,6 +689,8 @@ def a_template_text_file(template: Path) -> Path:
         path
         for path in (template / PROJECT).rglob("*.md")
         if "{{" not in str(path.relative_to(template / PROJECT))
+        # .monorepo/ holds the files only a setup_mode=cicd_only bake moves into place.
+        and ".monorepo" not in path.relative_to(template / PROJECT).parts
     )
     assert candidates, "the template generates no Markdown file"
     return candidates[0]
@@ -750,6 +752,71 @@ def test_the_real_template_updated_with_a_changed_answer_equals_a_fresh_bake(
     )
     assert project_files(project) == project_files(Path(fresh))
     assert record(project)["context"]["cookiecutter"]["include_monitoring"] == "no"
+
+
+def test_a_monorepos_ci_and_each_project_update_from_their_own_records(
+    real_template, tmp_path, mlops_stack
+):
+    root = tmp_path / "ml-monorepo"
+    made = mlops_stack(
+        "new",
+        str(real_template),
+        "--no-input",
+        "setup_mode=cicd_only",
+        "project_name=ML Monorepo",
+        cwd=tmp_path,
+    )
+    assert made.code == 0, made.err
+    init_repository(root)
+    commit_all(root, "CI/CD")
+    for name in ("Fraud Detection", "Demand Forecast"):
+        made = mlops_stack(
+            "new",
+            str(real_template),
+            "--no-input",
+            "setup_mode=project_only",
+            f"project_name={name}",
+            cwd=root,
+        )
+        assert made.code == 0, made.err
+    fraud, forecast = root / "fraud-detection", root / "demand-forecast"
+    # The user's own work in a project and in the CI/CD's guide.
+    (fraud / "NOTES.md").write_text("Fraud team notes.\n")
+    guide = read(root, "docs/ci-cd-setup.md")
+    (root / "docs/ci-cd-setup.md").write_text(guide + "\nOur runners: large.\n")
+    commit_all(root, "Two projects, customized")
+    # One template commit changes the monorepo's guide and every project's README.
+    template_guide = real_template / PROJECT / ".monorepo/docs/ci-cd-setup.md"
+    improved = template_guide.read_text().replace("holds one CI/CD", "holds one improved CI/CD")
+    template_guide.write_text(improved)
+    template_readme = real_template / PROJECT / "README.md"
+    template_readme.write_text(template_readme.read_text() + "\nA template improvement.\n")
+    new_commit = commit_all(real_template, "Improve the guide and the README")
+    before = project_files(root)
+
+    ci_update = mlops_stack("update", cwd=root)
+
+    assert ci_update.code == 0, ci_update.err
+    assert "holds one improved CI/CD" in read(root, "docs/ci-cd-setup.md")
+    assert read(root, "docs/ci-cd-setup.md").endswith("\nOur runners: large.\n")
+    assert record(root)["commit"] == new_commit
+    changed = {path for path, text in project_files(root).items() if before.get(path) != text}
+    assert changed == {"docs/ci-cd-setup.md"}, "the root's update touched a project"
+    commit_all(root, "Update the CI/CD")
+
+    # A project's update waits on its own: a conflict pending in one project blocks no other.
+    (fraud / "README.md").write_text(read(fraud, "README.md") + "\nA template improvement?\n")
+    commit_all(root, "Fraud's own README ending")
+    assert mlops_stack("update", cwd=fraud).code == 1
+    forecast_update = mlops_stack("update", cwd=forecast)
+
+    assert forecast_update.code == 0, forecast_update.err
+    assert read(forecast, "README.md").endswith("\nA template improvement.\n")
+    assert record(forecast)["commit"] == new_commit
+    assert read(fraud, "NOTES.md") == "Fraud team notes.\n"
+    assert mlops_stack("update", "--abort", cwd=fraud).code == 0
+    assert record(fraud)["commit"] != new_commit
+    assert read(fraud, "README.md").endswith("\nA template improvement?\n")
 
 
 def test_cruft_itself_checks_and_updates_the_project(baked, monkeypatch):

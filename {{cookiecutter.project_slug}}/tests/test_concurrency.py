@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import conftest
 from {{ cookiecutter.package_name }} import settings
 from {{ cookiecutter.package_name }}.platform.environment import LOCAL_DIR_VARIABLE
 from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
+
+import conftest
 
 PREDICTIONS = f"{conftest.CATALOG}.{conftest.SCHEMA}.{settings.PREDICTIONS_TABLE}"
 FEATURE_TABLES = {

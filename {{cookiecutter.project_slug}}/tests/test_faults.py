@@ -11,7 +11,6 @@ import subprocess
 import pytest
 from mlflow import MlflowClient
 
-import conftest
 from {{ cookiecutter.package_name }} import (
     inference,
 {%- if cookiecutter.include_monitoring == "yes" %}
@@ -23,6 +22,8 @@ from {{ cookiecutter.package_name }} import (
 from {{ cookiecutter.package_name }}.platform.environment import LOCAL_DIR_VARIABLE
 from {{ cookiecutter.package_name }}.platform.runtime import SPARK_LOG, get_runtime, use_mlflow
 from {{ cookiecutter.package_name }}.platform.tables import WAREHOUSE
+
+import conftest
 
 
 def table(short_name: str) -> str:

@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 
 import pytest
 
-import conftest
 from {{ cookiecutter.package_name }} import monitoring, settings
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS
 from {{ cookiecutter.package_name }}.inference_requests import (
@@ -16,6 +15,8 @@ from {{ cookiecutter.package_name }}.inference_requests import (
 from {{ cookiecutter.package_name }}.monitor_specs import requests_table
 from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
 from {{ cookiecutter.package_name }}.serving import inference_table
+
+import conftest
 
 TRIP = {column: float(i + 1) for i, column in enumerate(FEATURE_COLUMNS)}
 OTHER = {column: value * 2 for column, value in TRIP.items()}

@@ -21,17 +21,6 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from conftest import (
-    CATALOG,
-    MODEL,
-    MODEL_REF,
-    SCHEMA,
-{%- if cookiecutter.include_monitoring == "yes" %}
-    STEP_ARGS,
-{%- endif %}
-    copy_of_store,
-    local_store_at,
-)
 from {{ cookiecutter.package_name }} import {% if cookiecutter.include_monitoring == "yes" %}monitoring, {% endif %}settings
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS
 {%- if cookiecutter.include_monitoring == "yes" %}
@@ -61,6 +50,18 @@ from {{ cookiecutter.package_name }}.platform.runtime import get_runtime, use_ml
 from {{ cookiecutter.package_name }}.registry import CHAMPION
 from {{ cookiecutter.package_name }}.serving import inference_table
 from {{ cookiecutter.package_name }}.summary import pipeline_summary
+
+from conftest import (
+    CATALOG,
+    MODEL,
+    MODEL_REF,
+    SCHEMA,
+{%- if cookiecutter.include_monitoring == "yes" %}
+    STEP_ARGS,
+{%- endif %}
+    copy_of_store,
+    local_store_at,
+)
 from test_serving import free_port
 
 ENDPOINT = "fare-endpoint"

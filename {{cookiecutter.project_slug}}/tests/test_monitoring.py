@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-import conftest
 from {{ cookiecutter.package_name }} import inference, monitoring, settings
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS
 from {{ cookiecutter.package_name }}.monitor_specs import predictions_monitor
@@ -33,6 +32,8 @@ from {{ cookiecutter.package_name }}.platform.runtime import get_runtime
 from {{ cookiecutter.package_name }}.platform.task_values import TASK_KEY_VARIABLE, get_task_value
 from {{ cookiecutter.package_name }}.sample_data import generate_trips
 from {{ cookiecutter.package_name }}.settings import DRIFT_THRESHOLDS, MONITORING_MIN_ROWS
+
+import conftest
 
 UNIFORM = [100] * 10
 

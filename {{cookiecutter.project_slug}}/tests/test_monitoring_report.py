@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-import conftest
 from {{ cookiecutter.package_name }} import monitoring, settings
 {%- if cookiecutter.include_serving == "yes" %}
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS
@@ -29,6 +28,8 @@ from {{ cookiecutter.package_name }}.platform.reports import location
 from {{ cookiecutter.package_name }}.platform.runtime import {% if cookiecutter.include_serving == "yes" %}get_runtime, {% endif %}use_mlflow
 from {{ cookiecutter.package_name }}.registry import MONITORING_REPORT_TAG
 from {{ cookiecutter.package_name }}.settings import DRIFT_THRESHOLDS, MONITORING_MIN_ROWS
+
+import conftest
 {%- if cookiecutter.include_serving == "yes" %}
 from test_inference_requests import logged, write_inference_table
 {%- endif %}

@@ -6,7 +6,6 @@ import pytest
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
-import conftest
 from {{ cookiecutter.package_name }} import (
     deployment,
     features,
@@ -22,6 +21,8 @@ from {{ cookiecutter.package_name }}.platform.tables import is_path
 from {{ cookiecutter.package_name }}.platform.task_values import get_task_value
 from {{ cookiecutter.package_name }}.registry import CHALLENGER, CHAMPION, VALIDATION_STATUS_TAG
 from {{ cookiecutter.package_name }}.sample_data import generate_trips
+
+import conftest
 
 
 def registry() -> MlflowClient:

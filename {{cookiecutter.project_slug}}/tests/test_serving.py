@@ -15,11 +15,12 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from conftest import MODEL
 from {{ cookiecutter.package_name }}.dataset import FEATURE_COLUMNS
 from {{ cookiecutter.package_name }}.platform.runtime import use_mlflow
 from {{ cookiecutter.package_name }}.registry import CHAMPION
 from {{ cookiecutter.package_name }}.settings import TRIP_FEATURES
+
+from conftest import MODEL
 
 # A trip booked in a quiet hour (2 miles at 2 am on a Monday): the feature tables knew nothing of
 # its pickup or dropoff area.

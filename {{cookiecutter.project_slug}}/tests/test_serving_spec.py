@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import MODEL, MODEL_REF, STEP_ARGS
 from {{ cookiecutter.package_name }} import deployment, settings
 from {{ cookiecutter.package_name }}.platform.endpoints import (
     CREATED,
@@ -31,6 +30,8 @@ from {{ cookiecutter.package_name }}.serving import (
     routes,
     serving_options,
 )
+
+from conftest import MODEL, MODEL_REF, STEP_ARGS
 
 OPTIONS = ServingOptions("staging-fares", "Small", True, challenger_percent=0)
 SPLIT = ServingOptions("staging-fares", "Medium", False, challenger_percent=10)
