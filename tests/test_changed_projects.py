@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from monorepo import git
 
 SCRIPT = (
     Path(__file__).resolve().parents[1]
@@ -109,17 +110,6 @@ def test_two_folders_with_one_variable_prefix_are_refused_naming_both():
 
 
 # --- The script on a git repository ---------------------------------------------------------------
-
-
-def git(repository: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-c", "user.name=CI", "-c", "user.email=ci@example.com", *args],
-        cwd=repository,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.strip()
 
 
 def commit(repository: Path, files: dict[str, str | None], message: str) -> str:
